@@ -1,0 +1,43 @@
+# One entry point for humans and CI. Every target builds its own virtual
+# environment from pyproject.toml, so a fresh machine needs only Python and make.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test demo serve dev bench-accuracy bench-s3 bench-warehouse clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# The official Symbl SDK, only to prove our local server is wire-compatible with it.
+	# Its pinned dependencies are stale, so it goes in without them (as its docs allow).
+	$(BIN)/pip install --quiet --no-deps 'symbl==2.0.6' 'symbl-rest>=1.0.14' 'websocket-client>=1.6'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/symbl-dagster demo $(DEMO_ARGS)
+
+serve: $(STAMP)
+	$(BIN)/symbl-dagster serve $(SERVE_ARGS)
+
+dev: $(STAMP)
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml
+
+bench-accuracy: $(STAMP)
+	$(BIN)/python bench/accuracy.py
+
+bench-s3: $(STAMP)
+	$(BIN)/python bench/s3_sensor.py
+
+bench-warehouse: $(STAMP)
+	$(BIN)/python bench/warehouse_load.py
+
+clean:
+	rm -rf $(VENV) .dagster_home .pytest_cache build *.egg-info

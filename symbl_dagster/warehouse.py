@@ -49,6 +49,10 @@ class FrameValidationError(WarehouseError, ValueError):
     """A frame does not match its table; raised before anything in the database is touched."""
 
 
+class WarehouseLoadError(WarehouseError):
+    """The database refused a load; its transaction was rolled back, so the previous rows are intact."""
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
     name: str
@@ -460,16 +464,25 @@ class Warehouse:
         """Replace the given tables' rows for one recording in one transaction; returns rows written per table."""
         batches = validate_frames(recording_key, frames)
         self.ensure_tables()
-        with self._write_transaction(self.schema or "", self.table_prefix, "recording", recording_key) as connection:
-            if self._uses_copy():
-                connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
-            for batch in batches:
-                table = self.tables[batch.table_name]
-                connection.execute(sa.delete(table).where(table.c[RECORDING_KEY] == recording_key))
-            for batch in batches:
-                if batch.row_count:
-                    writer = _copy_rows if self._uses_copy() else _insert_rows
-                    writer(connection, self.tables[batch.table_name], batch)
+        writer = _copy_rows if self._uses_copy() else _insert_rows
+        lock = (self.schema or "", self.table_prefix, "recording", recording_key)
+        table_name = "-"
+        try:
+            with self._write_transaction(*lock) as connection:
+                if self._uses_copy():
+                    connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+                for batch in batches:
+                    table = self.tables[batch.table_name]
+                    connection.execute(sa.delete(table).where(table.c[RECORDING_KEY] == recording_key))
+                for batch in batches:
+                    table_name = batch.table_name
+                    if batch.row_count:
+                        writer(connection, self.tables[batch.table_name], batch)
+        except Exception as exc:
+            raise WarehouseLoadError(
+                f"loading recording {recording_key!r} into {self!r} failed at table {table_name}; the "
+                f"transaction was rolled back and the previous rows are intact: {type(exc).__name__}: {exc}"
+            ) from exc
         return {batch.table_name: batch.row_count for batch in batches}
 
     def row_counts(self, recording_key: str) -> dict[str, int]:
@@ -594,6 +607,7 @@ __all__ = [
     "UTCDateTime",
     "Warehouse",
     "WarehouseError",
+    "WarehouseLoadError",
     "WarehouseResource",
     "build_tables",
     "validate_frames",

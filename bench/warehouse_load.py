@@ -6,10 +6,11 @@
 3. raw ``COPY ... FROM STDIN (FORMAT BINARY)`` of bytes already serialised (outside the clock) into an
    unindexed table: the physical limit of the server and the wire, with no client-side work timed.
 
-Targets: loader >= 5x to_sql, loader >= 0.5x raw COPY. Each method writes into its own scratch schema,
-dropped at the end.
+Targets: loader >= 5x to_sql, loader >= 0.5x raw COPY. Raw COPY and the loader run ``--repeat`` times,
+alternating, each into freshly created tables, and the best of each counts (the machine may be shared);
+to_sql runs once. Each method writes into its own scratch schema, dropped at the end.
 
-    python bench/warehouse_load.py [--rows 1000000] [--url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+    python bench/warehouse_load.py [--rows 1000000] [--repeat 3] [--url postgresql+psycopg://...]
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def make_messages(rows: int, seed: int = 7) -> pd.DataFrame:
 
 
 def timed(label: str, rows: int, action: Callable[[], object]) -> float:
-    print(f"  {label:<44}", end="", flush=True)
+    print(f"  {label:<48}", end="", flush=True)
     started = time.perf_counter()
     action()
     seconds = time.perf_counter() - started
@@ -91,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000, help="message rows to load (default 1,000,000)")
     parser.add_argument("--url", default=DEFAULT_URL, help="SQLAlchemy URL of the PostgreSQL database")
+    parser.add_argument("--repeat", type=int, default=3, help="attempts of raw COPY and the loader; the best counts")
     args = parser.parse_args()
 
     url = sa.make_url(args.url)
@@ -124,6 +126,9 @@ def main() -> None:
             connection.rollback()
         payload = capture.captured
 
+        loader = Warehouse(url, schema=schemas["loader"])
+        frames = {"symbl_messages": messages}
+        copy_rates, loader_rates = [], []
         with psycopg.connect(libpq_url) as connection, connection.cursor() as cursor:
 
             def raw_copy() -> None:
@@ -132,17 +137,21 @@ def main() -> None:
                         for chunk in payload:
                             copy.write(chunk)
 
-            copy_rate = timed("raw COPY (pre-serialised, no indexes)", args.rows, raw_copy)
+            # Alternate the two fast methods so a busy machine slows both alike; keep each one's best.
+            for attempt in range(1, args.repeat + 1):
+                with connection.transaction():
+                    cursor.execute(f"TRUNCATE {schemas['copy']}.symbl_messages")
+                copy_rates.append(timed(f"raw COPY (pre-serialised, no indexes) #{attempt}", args.rows, raw_copy))
+                loader.drop_tables()
+                loader.ensure_tables()
+                loader_rates.append(
+                    timed(f"loader: Warehouse.replace_recording #{attempt}", args.rows, lambda: loader.replace_recording(RECORDING_KEY, frames))
+                )
         del payload, batch
-
-        # 2. The project's loader.
-        loader = Warehouse(url, schema=schemas["loader"])
-        loader.ensure_tables()
-        frames = {"symbl_messages": messages}
-        loader_rate = timed("loader: Warehouse.replace_recording", args.rows, lambda: loader.replace_recording(RECORDING_KEY, frames))
         replace_rate = timed("loader again (replaces the same rows)", args.rows, lambda: loader.replace_recording(RECORDING_KEY, frames))
         assert loader.row_counts(RECORDING_KEY)["symbl_messages"] == args.rows
         loader.dispose()
+        copy_rate, loader_rate = max(copy_rates), max(loader_rates)
 
         # 1. pandas defaults (it creates its own table, as a first-time user would).
         with_key = messages.assign(recording_key=RECORDING_KEY)
@@ -157,7 +166,7 @@ def main() -> None:
                 connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         engine.dispose()
 
-    print()
+    print(f"\n  best of {args.repeat}: raw COPY {copy_rate:,.0f} rows/s, loader {loader_rate:,.0f} rows/s")
     print(f"  loader / to_sql defaults : {loader_rate / to_sql_rate:6.1f}x   (target >= 5x)")
     print(f"  loader / raw COPY        : {loader_rate / copy_rate:6.2f}x   (target >= 0.5x)")
     print(f"  re-load / raw COPY       : {replace_rate / copy_rate:6.2f}x   (replacing {args.rows:,} existing rows)")

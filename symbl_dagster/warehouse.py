@@ -302,6 +302,8 @@ def _validate_frame(table_name: str, recording_key: str, frame: object) -> tuple
     for column_spec in spec.columns:
         series = frame[column_spec.name].reset_index(drop=True)
         missing = series.isna().to_numpy(dtype=bool)
+        if missing.all():  # an all-NULL column is valid whatever dtype pandas gave it (None, NaN, NaT)
+            series = pd.Series([None] * len(series), dtype=object)
         values, problem = _VALIDATORS[column_spec.kind](series, missing)
         if problem is None and not column_spec.nullable and missing.any():
             problem = f"{int(missing.sum())} missing value(s), first at row {int(np.flatnonzero(missing)[0])}; NULL is not allowed"

@@ -318,8 +318,8 @@ def _validate_frame(table_name: str, recording_key: str, frame: object) -> tuple
 
 def validate_frames(recording_key: str, frames: Mapping[str, pd.DataFrame]) -> list[_Batch]:
     """Check every frame against its table and convert it; raise one error naming every problem."""
-    if not isinstance(recording_key, str) or not recording_key.strip():
-        raise FrameValidationError(f"recording_key must be a non-empty string, got {recording_key!r}")
+    if not isinstance(recording_key, str) or not recording_key.strip() or "\x00" in recording_key:
+        raise FrameValidationError(f"recording_key must be a non-empty string without NUL, got {recording_key!r}")
     unknown = [name for name in frames if name not in TABLE_SPECS]
     if unknown:
         raise FrameValidationError(f"unknown table(s) {unknown}; the warehouse tables are {list(TABLE_SPECS)}")

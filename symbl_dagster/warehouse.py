@@ -403,8 +403,10 @@ def _copy_rows(connection: sa.Connection, table: sa.Table, batch: _Batch) -> Non
         # The queued writer sends from a worker thread, so the server ingests while further rows are formatted.
         with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
             copy.set_types(copy_types(batch))
-            for row in copy_rows(batch):
-                copy.write_row(row)
+            write_row = copy.write_row
+            for chunk in _row_chunks(batch, _copy_values, COPY_CHUNK_ROWS):
+                for row in chunk:
+                    write_row(row)
 
 
 def _advisory_key(*parts: str) -> int:

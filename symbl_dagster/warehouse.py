@@ -475,20 +475,22 @@ class Warehouse:
         self.ensure_tables()
         writer = _copy_rows if self._uses_copy() else _insert_rows
         lock = (self.schema or "", self.table_prefix, "recording", recording_key)
-        table_name = "-"
+        step = "starting the transaction"
         try:
             with self._write_transaction(*lock) as connection:
+                step = "deleting the previous rows"
                 for batch in batches:
                     table = self.tables[batch.table_name]
                     connection.execute(sa.delete(table).where(table.c[RECORDING_KEY] == recording_key))
                 for batch in batches:
-                    table_name = batch.table_name
+                    step = f"writing {batch.table_name}"
                     if batch.row_count:
                         writer(connection, self.tables[batch.table_name], batch)
+                step = "committing"
         except Exception as exc:
             raise WarehouseLoadError(
-                f"loading recording {recording_key!r} into {self!r} failed at table {table_name}; the "
-                f"transaction was rolled back and the previous rows are intact: {type(exc).__name__}: {exc}"
+                f"loading recording {recording_key!r} into {self!r} failed while {step}; the transaction "
+                f"was rolled back and the previous rows are intact: {type(exc).__name__}: {exc}"
             ) from exc
         return {batch.table_name: batch.row_count for batch in batches}
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
+import operator
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -227,7 +229,7 @@ def _validate_text(series: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, 
         return np.empty(0, object), f"expected text, got {_first_offender(series, is_str)}"
     values = series.astype(object).to_numpy(copy=True)
     values[missing] = ""
-    if "\x00" in "".join(values):
+    if any(map(operator.contains, values, itertools.repeat("\x00"))):  # C-speed scan, no copy of the text
         return values, "text contains a NUL character, which databases cannot store"
     return values, None
 

@@ -1,8 +1,8 @@
 """Peak Python memory and time of a streamed upload, as ratios against reading the file whole (the naive way).
 
 Run: PYTHONPATH=. python bench/client_upload_memory.py [size_mib]
-Both uploads go over real HTTP to the local server. Memory: tracemalloc's peak in this process (server thread included). Time: best of
-three runs without tracemalloc (which slows many small allocations and would distort it).
+Both uploads go over real HTTP to the local server. Memory: tracemalloc's peak in this process (the server's
+thread included). Time: best of three runs without tracemalloc, which slows small allocations and would distort it.
 """
 
 from __future__ import annotations

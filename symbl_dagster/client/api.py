@@ -132,7 +132,7 @@ class SymblClient:
         return f"SymblClient(base_url={self.base_url!r}, app_id={self.app_id!r})"
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections; the client stays usable and reconnects on its next call."""
         self._transport.close()
 
     def __enter__(self) -> SymblClient:

@@ -24,7 +24,7 @@ SALES_CALL = [
         "duration": {"startTime": "2024-05-01T10:00:00.000Z", "endTime": "2024-05-01T10:00:05.000Z"},
     },
     {
-        "payload": {"content": "Thanks. The pricing proposal is late and the delivery timeline is terrible."},
+        "payload": {"content": "The pricing proposal is late and the delivery timeline is terrible."},
         "from": {"userId": "mike@example.com", "name": "Mike"},
         "duration": {"startTime": "2024-05-01T10:00:04.000Z", "endTime": "2024-05-01T10:00:10.000Z"},
     },

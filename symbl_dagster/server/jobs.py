@@ -192,9 +192,9 @@ class JobRunner:
                 start = cursor
                 end = start + max(1.0, language.word_count(message.content) / WORDS_PER_SECOND)
             cursor = max(cursor, end)
-            member = _find_member(list(members.values()), message.email, message.name or message.user_id)
+            name = message.name or message.user_id or message.email or "Speaker 1"
+            member = _find_member(list(members.values()), message.email, name)
             if member is None:
-                name = message.name or message.user_id or message.email or f"Speaker {len(members) + 1}"
                 member = MemberRow(str(uuid.uuid4()), name, message.email)
                 members[member.id] = member
                 new_members.append(member)
@@ -204,11 +204,11 @@ class JobRunner:
     # ------------------------------------------------------------------------------------ audio and video
 
     def _process_media(self, job: JobRow, conversation: ConversationRow, options: SubmitOptions, source: dict) -> None:
+        path = self._media_path(job, source)
         try:
             from symbl_dagster.server import engine
         except ImportError as missing:
             raise JobFailure(f"The speech engine is not available: {missing}") from None
-        path = self._media_path(job, source)
         engine_options = engine.EngineOptions(
             speaker_count=options.speaker_count,
             separate_channels=options.separate_channels,

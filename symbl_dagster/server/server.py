@@ -90,7 +90,9 @@ class LocalSymblServer:
             runner.stop()
             store.close()
             raise
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="symbl-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="symbl-server", daemon=True
+        )
         self._thread.start()
         log.info("local Symbl API serving on %s (data in %s)", self.base_url, self.data_dir)
         return self

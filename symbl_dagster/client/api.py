@@ -18,6 +18,7 @@ from symbl_dagster.client.usage import Usage
 from symbl_dagster.errors import (
     SymblConfigurationError,
     SymblJobFailedError,
+    SymblSubmissionUncertainError,
     SymblTimeoutError,
 )
 from symbl_dagster.models import (
@@ -233,7 +234,7 @@ class SymblClient:
             answer = self._transport.request(
                 method, path, endpoint=endpoint, kind=Kind.SUBMISSION, params=params, upload=body, headers=headers
             )
-        return Submission.from_api(answer)
+        return _submission(answer, method, path)
 
     def _submit_json(
         self, method: str, base_path: str, conversation_id: str | None, body: dict[str, Any], options: Options
@@ -241,7 +242,7 @@ class SymblClient:
         path, endpoint = self._submission_path(method, base_path, conversation_id)
         payload = {**normalize_options(options), **body}
         answer = self._transport.request(method, path, endpoint=endpoint, kind=Kind.SUBMISSION, json=payload)
-        return Submission.from_api(answer)
+        return _submission(answer, method, path)
 
     @staticmethod
     def _submission_path(method: str, base_path: str, conversation_id: str | None) -> tuple[str, str]:
@@ -449,6 +450,15 @@ class SymblClient:
         path = f"/v1/conversations/{_segment(conversation_id)}{suffix}"
         endpoint = f"PUT {_CONVERSATION}{template_suffix if template_suffix is not None else suffix}"
         return self._transport.request("PUT", path, endpoint=endpoint, json=dict(body))
+
+
+def _submission(answer: Any, method: str, path: str) -> Submission:
+    if isinstance(answer, Mapping) and answer.get("conversationId") and answer.get("jobId"):
+        return Submission.from_api(answer)
+    raise SymblSubmissionUncertainError(
+        f"the submission was accepted but the answer names no conversationId and jobId: {str(answer)[:200]!r}",
+        method=method, path=path,
+    )
 
 
 def _flag(value: bool) -> str | None:

@@ -20,6 +20,7 @@ from symbl_dagster.client.usage import Usage
 from symbl_dagster.errors import (
     SymblAuthError,
     SymblBadRequestError,
+    SymblConfigurationError,
     SymblConnectionError,
     SymblError,
     SymblNotFoundError,
@@ -107,7 +108,7 @@ class Transport:
                 retryable = never_sent or (kind is Kind.IDEMPOTENT and not isinstance(exc, requests.exceptions.SSLError))
                 retry_after = None
             else:
-                if response.ok:
+                if response.status_code < 300:
                     return self._decode(response, method, path)
                 if response.status_code == 401 and token is not None and not replayed_after_401:
                     self._tokens.invalidate(token)
@@ -196,6 +197,10 @@ class Transport:
         status = response.status_code
         message = self._redact(_server_message(response)) or response.reason or "no message"
         where: dict[str, Any] = {"status": status, "method": method, "path": path}
+        if 300 <= status < 400:
+            # Never followed: a redirected POST could be replayed elsewhere. Usually base_url needs https.
+            target = _URL_QUERY.sub("", response.headers.get("Location", "?"))
+            return SymblConfigurationError(f"unexpected redirect to {target}; check base_url", **where)
         if status == 401 and path == TOKEN_PATH:
             return SymblAuthError(f"the app id or app secret was refused: {message}", **where)
         if status in (401, 403):

@@ -18,6 +18,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 from symbl_dagster.errors import (
     SymblAuthError,
     SymblBadRequestError,
+    SymblConfigurationError,
     SymblConnectionError,
     SymblError,
     SymblNotFoundError,
@@ -269,6 +270,20 @@ def test_a_submission_answered_by_a_server_error_is_not_resent(rsps, fake, clien
     with pytest.raises(SymblServerError):
         client.submit_text(["hello"])
     assert len(fake.calls(rsps, TEXT)) == 1
+
+
+@pytest.mark.parametrize("answer", [{}, {"conversationId": "1"}, ["1", "j"]])
+def test_an_accepted_submission_without_ids_is_uncertain_not_a_crash(rsps, fake, client, answer):
+    rsps.add(responses.POST, fake.api + TEXT, json=answer, status=201)
+    with pytest.raises(SymblSubmissionUncertainError, match="names no conversationId"):
+        client.submit_text(["hello"])
+
+
+def test_redirects_are_not_followed_and_point_at_base_url(rsps, fake, client):
+    rsps.add(responses.POST, fake.api + TEXT, status=301, headers={"Location": "https://elsewhere/v1/process/text?k=v"})
+    with pytest.raises(SymblConfigurationError, match="redirect to https://elsewhere/v1/process/text; check base_url"):
+        client.submit_text(["hello"])
+    assert len(rsps.calls) == 2  # the token request and the one POST; nothing sent to the other host
 
 
 def test_a_submission_refused_for_a_stale_token_is_replayed(rsps, fake, client):

@@ -1,6 +1,9 @@
 """SymblResource: credentials (config, EnvVar, symbl.conf), one client per instance, no secret in Dagster."""
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import responses
@@ -123,3 +126,13 @@ def test_secret_and_token_never_reach_dagster_events_or_metadata(tmp_path):
             text += str(run.run_config) + str(run.tags)
     assert "symbl/api_calls" in text and "bad ***" in text
     assert secret not in text and token not in text
+
+
+def test_the_package_imports_without_dagster_until_the_resource_is_used():
+    script = (
+        "import sys, symbl_dagster\n"
+        "assert 'dagster' not in sys.modules, 'client, models and server must stay Dagster-free'\n"
+        "symbl_dagster.SymblResource\n"
+        "assert 'dagster' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[2])

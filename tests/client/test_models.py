@@ -180,3 +180,23 @@ def test_text_messages_to_api():
     assert encoded[2]["payload"]["content"] == "raw"
     with pytest.raises(TypeError, match="TextMessage"):
         text_messages_to_api([42])  # type: ignore[list-item]
+
+
+JUNK = {"id": 7, "text": None, "from": "nobody", "startTime": 5, "timeOffset": "soon", "duration": float("inf"),
+        "sentiment": [1], "words": {"word": "x"}, "messageIds": "1", "members": [None, 3, {"id": "m"}],
+        "metrics": [{"type": "x", "percent": True}], "talkTime": "all", "matches": [{"offset": "inf"}],
+        "messageRefs": [{"id": 1, "offset": float("nan")}], "assignee": [], "transcript": "text", "status": None}
+
+
+@pytest.mark.parametrize(
+    "model", [Message, Member, Job, Conversation, Insight, Topic, Analytics, SummaryItem, Transcript, Tracker]
+)
+def test_every_model_tolerates_empty_and_mistyped_payloads(model):
+    model.from_api({})
+    model.from_api(JUNK)
+
+
+def test_list_parsers_tolerate_junk():
+    assert Entity.list_from_api(None) == [] and Entity.list_from_api({"entities": "none"}) == []
+    assert Tracker.list_from_api("nothing") == []
+    assert [e.value for e in Entity.list_from_api([JUNK])] == [None]

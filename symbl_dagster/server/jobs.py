@@ -335,4 +335,3 @@ def _post_webhook(url: str, payload: dict) -> None:
             response.read()
     except (urllib.error.URLError, OSError) as error:
         log.warning("webhook for job %s (%s) failed: %s", payload["jobId"], payload["status"], error)
-

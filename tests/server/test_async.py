@@ -170,6 +170,8 @@ def test_job_states_and_the_concurrent_job_limit(make_server, make_api, sales_ca
         "message": "This API has a limit of maximum of `2` number of concurrent jobs per account. If you are looking "
         "to scale, and need more concurrent jobs than this limit, please contact us at support@symbl.ai",
     }
+    upload = api.post("/v1/process/audio", data=b"\0" * 4096, headers={"Content-Type": "audio/wav"})
+    assert upload.status_code == 429 and upload.json()["statusCode"] == 429
     started = time.monotonic()
     assert api.get("/v1/conversations").status_code == 200  # the server keeps serving while jobs wait
     assert time.monotonic() - started < 0.5

@@ -78,9 +78,7 @@ class JobRunner:
         now = time.time()
         job_id = job_id or str(uuid.uuid4())
         with self._lock:
-            if self._store.count_active_jobs() >= self._max_concurrent_jobs:
-                message = CONCURRENCY_MESSAGE.format(limit=self._max_concurrent_jobs)
-                raise RequestError(message, status=429, body={"statusCode": 429, "message": message})
+            self.ensure_capacity()
             if conversation_id is None:
                 conversation_id = new_digit_id()
                 self._store.create_conversation(
@@ -104,6 +102,12 @@ class JobRunner:
             if len(queue) == 1:
                 self._pool.submit(self._drain, conversation_id)
         return conversation_id, job_id
+
+    def ensure_capacity(self) -> None:
+        """Raises the documented 429 when the concurrent-job limit is reached."""
+        if self._store.count_active_jobs() >= self._max_concurrent_jobs:
+            message = CONCURRENCY_MESSAGE.format(limit=self._max_concurrent_jobs)
+            raise RequestError(message, status=429, body={"statusCode": 429, "message": message})
 
     def stop(self) -> None:
         self._stopping.set()
@@ -335,4 +339,3 @@ def _post_webhook(url: str, payload: dict) -> None:
             response.read()
     except (urllib.error.URLError, OSError) as error:
         log.warning("webhook for job %s (%s) failed: %s", payload["jobId"], payload["status"], error)
-

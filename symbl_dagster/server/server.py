@@ -81,7 +81,10 @@ class LocalSymblServer:
             allow_file_urls=self.settings.allow_file_urls,
         )
         tokens = TokenIssuer(
-            self._app_id, self._app_secret, load_signing_key(self.data_dir / "token.key"), self.settings.token_lifetime_s
+            self._app_id,
+            self._app_secret,
+            load_signing_key(self.data_dir / "token.key"),
+            self.settings.token_lifetime_s,
         )
         app = App(store, runner, tokens, self._faults, upload_dir, self.settings.allow_file_urls)
         try:

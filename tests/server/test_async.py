@@ -94,7 +94,12 @@ def test_list_options_arrive_as_json_array_or_repeated_keys() -> None:
     body_wins = parse_options(Params({"detectEntities": ["false"]}, {"detectEntities": True}))
     assert body_wins.detect_entities
     channels = parse_options(
-        Params({"enableSeparateRecognitionPerChannel": ["true"], "channelMetadata": [json.dumps([{"channel": 1, "speaker": {"name": "Robert"}}])]})
+        Params(
+            {
+                "enableSeparateRecognitionPerChannel": ["true"],
+                "channelMetadata": [json.dumps([{"channel": 1, "speaker": {"name": "Robert"}}])],
+            }
+        )
     )
     assert channels.separate_channels and channels.channel_metadata[0]["speaker"]["name"] == "Robert"
 
@@ -123,10 +128,16 @@ def test_file_endpoints_validate_before_accepting(api, kind) -> None:
 
 @pytest.mark.parametrize("kind", ["audio", "video"])
 def test_url_endpoints_validate_the_url(api, kind) -> None:
-    for body, fragment in (({}, "`url` is required"), ({"url": "ftp://host/a.wav"}, "http or https"), ({"url": "file:///etc/hosts"}, "http or https")):
+    for body, fragment in (
+        ({}, "`url` is required"),
+        ({"url": "ftp://host/a.wav"}, "http or https"),
+        ({"url": "file:///etc/hosts"}, "http or https"),
+    ):
         response = api.post(f"/v1/process/{kind}/url", json=body)
         assert response.status_code == 400 and fragment in response.json()["message"]
-    diarization = api.post(f"/v1/process/{kind}/url", json={"url": "http://127.0.0.1:9/a", "enableSpeakerDiarization": True})
+    diarization = api.post(
+        f"/v1/process/{kind}/url", json={"url": "http://127.0.0.1:9/a", "enableSpeakerDiarization": True}
+    )
     assert diarization.json() == {"message": DIARIZATION_COUNT_MESSAGE}
 
 
@@ -159,6 +170,8 @@ def test_job_states_and_the_concurrent_job_limit(make_server, make_api, sales_ca
         "message": "This API has a limit of maximum of `2` number of concurrent jobs per account. If you are looking "
         "to scale, and need more concurrent jobs than this limit, please contact us at support@symbl.ai",
     }
+    upload = api.post("/v1/process/audio", data=b"\0" * 4096, headers={"Content-Type": "audio/wav"})
+    assert upload.status_code == 429 and upload.json()["statusCode"] == 429
     started = time.monotonic()
     assert api.get("/v1/conversations").status_code == 200  # the server keeps serving while jobs wait
     assert time.monotonic() - started < 0.5

@@ -62,7 +62,9 @@ def test_conversation_and_list_with_paging(api, sales_call, conversation) -> Non
     assert newest[0]["name"] == "call 1"
     assert api.get("/v1/conversations", params={"limit": -1}).status_code == 400
     assert api.get("/v1/conversations", params={"offset": "x"}).status_code == 400
-    assert api.get("/v1/conversations/999").json() == {"message": "The conversationId is either invalid or does not exist."}
+    assert api.get("/v1/conversations/999").json() == {
+        "message": "The conversationId is either invalid or does not exist."
+    }
 
 
 def test_insights_questions_action_items_and_follow_ups(api, conversation) -> None:
@@ -178,7 +180,7 @@ def test_put_member_bad_inputs(api, conversation) -> None:
     assert api.put(path, json={"id": mike["id"], "name": "X", "email": "not-an-email"}).status_code == 400
     unknown = api.put(f"/v1/conversations/{conversation}/members/abc", json={"id": "abc", "name": "X"})
     assert unknown.status_code == 404
-    assert api.put(f"/v1/conversations/1/members/abc", json={"id": "abc", "name": "X"}).status_code == 404
+    assert api.put("/v1/conversations/1/members/abc", json={"id": "abc", "name": "X"}).status_code == 404
 
 
 def test_transcript_markdown_and_srt(api, conversation) -> None:

@@ -15,7 +15,11 @@ def _statuses(api, count: int) -> list[int | str]:
     outcomes: list[int | str] = []
     for _ in range(count):
         try:
-            outcomes.append(requests.get(f"{api.base_url}/v1/conversations", headers={"x-api-key": api.token()}, timeout=5).status_code)
+            outcomes.append(
+                requests.get(
+                    f"{api.base_url}/v1/conversations", headers={"x-api-key": api.token()}, timeout=5
+                ).status_code
+            )
         except requests.ConnectionError:
             outcomes.append("dropped")
     return outcomes
@@ -43,7 +47,10 @@ def test_lost_response_handles_the_request_then_drops_it(server, api, sales_call
     server.set_faults(FaultSettings(lost_response_rate=1.0, paths=("/v1/process",)))
     with pytest.raises(requests.ConnectionError):
         requests.post(
-            f"{api.base_url}/v1/process/text", json={"messages": sales_call}, headers={"x-api-key": api.token()}, timeout=5
+            f"{api.base_url}/v1/process/text",
+            json={"messages": sales_call},
+            headers={"x-api-key": api.token()},
+            timeout=5,
         )
     conversations = api.get("/v1/conversations").json()["conversations"]  # another path: no fault
     assert len(conversations) == 1

@@ -17,7 +17,14 @@ CALL = [
 
 @pytest.mark.parametrize(
     ("score", "label"),
-    [(-0.809, "negative"), (-0.3, "neutral"), (0.0, "neutral"), (0.2, "neutral"), (0.3, "neutral"), (0.389, "positive")],
+    [
+        (-0.809, "negative"),
+        (-0.3, "neutral"),
+        (0.0, "neutral"),
+        (0.2, "neutral"),
+        (0.3, "neutral"),
+        (0.389, "positive"),
+    ],
 )
 def test_suggested_sentiment_uses_symbl_thresholds(score: float, label: str) -> None:
     assert language.suggested_sentiment(score) == label

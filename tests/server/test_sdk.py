@@ -54,7 +54,9 @@ def test_sdk_text_flow(sdk, credentials, sales_call) -> None:
 
     assert conversation.get_topics(parameters={"sentiment": True}).topics[0].text == "pricing proposal"
     assert [q.text for q in conversation.get_questions().questions] == ["What is the budget for the pricing proposal?"]
-    assert [a.text for a in conversation.get_action_items().action_items] == ["Let's review the delivery timeline together."]
+    assert [a.text for a in conversation.get_action_items().action_items] == [
+        "Let's review the delivery timeline together."
+    ]
     follow_ups = conversation.get_follow_ups().follow_ups
     assert follow_ups[0].assignee.name == "Michael" and follow_ups[0].due_by is not None
     analytics = conversation.get_analytics()

@@ -228,9 +228,15 @@ class Transport:
         return SymblConnectionError(reason, method=method, path=path)
 
     def _redact(self, text: str) -> str:
+        """Mask the secret and the token wherever the server echoed them (a short one only as a whole word,
+        so a test secret like "bs" does not turn "jobs" into "jo***")."""
         for secret in (self._app_secret, self._tokens.peek()):
-            if secret:
+            if not secret:
+                continue
+            if len(secret) >= 8:
                 text = text.replace(secret, "***")
+            else:
+                text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
         return text[:_MAX_MESSAGE_CHARS]
 
 

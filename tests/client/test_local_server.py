@@ -218,6 +218,18 @@ def test_the_concurrent_job_limit_is_waited_out(local_server):
         assert len(all_conversations(client)) == 2
 
 
+def test_an_upload_declined_at_the_job_limit_is_rewound_and_resent(local_server, tmp_path):
+    server = local_server(max_concurrent_jobs=1, job_delay_s=0.5, faults=FaultSettings(job_failure_rate=1.0))
+    recording = tmp_path / "call.wav"
+    recording.write_bytes(b"RIFF" + bytes(2 * 1024 * 1024))
+    with fast_client(server, backoff_initial=0.2, backoff_max=0.4, max_retries=20) as client:
+        client.submit_text(CHAT)
+        submission = client.submit_audio_file(recording)  # 429 (answered before the body is read) until then
+        usage = client.usage.snapshot()
+        assert usage.retries >= 1 and usage.calls_by_endpoint["POST /v1/process/audio"] == usage.retries + 1
+        assert client.get_job(submission.job_id).id == submission.job_id
+
+
 def test_the_concurrent_job_limit_surfaces_as_rate_limit_error_without_retries(local_server):
     server = local_server(max_concurrent_jobs=1, job_delay_s=2)
     with fast_client(server, max_retries=0) as client:

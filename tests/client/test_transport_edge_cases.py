@@ -427,3 +427,13 @@ def test_errors_survive_pickling_with_their_attributes(rsps, fake, client):
     assert (type(copy), copy.status, copy.retry_after, copy.path, str(copy)) == (
         SymblRateLimitError, 429, 999, JOB, str(caught.value)
     )
+
+
+def test_a_short_secret_is_masked_only_as_a_whole_word(rsps, fake):
+    from symbl_dagster.client import SymblClient
+
+    rsps.add(responses.POST, f"{fake.api}/oauth2/token:generate", json={"accessToken": "tok-long-enough", "expiresIn": 60})
+    rsps.add(responses.GET, fake.api + JOB, status=400, json={"message": "too many jobs; your secret bs was echoed"})
+    with SymblClient(fake.app_id, "bs", fake.api) as client, pytest.raises(SymblBadRequestError) as caught:
+        client.get_job("job-1")
+    assert caught.value.message == "too many jobs; your secret *** was echoed"

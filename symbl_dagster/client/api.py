@@ -228,7 +228,7 @@ class SymblClient:
         path, endpoint = self._submission_path(method, base_path, conversation_id)
         if content_type is None:
             content_type = guess_audio_content_type(file) if media == "audio" else "video/mp4"
-        headers = {"Content-Type": content_type} if content_type else {"Content-Type": "application/octet-stream"}
+        headers = {"Content-Type": content_type} if content_type else {}  # Symbl: "do not use this field"
         params = to_query_params(options)
         with open_upload(file, size=size, on_read=self.usage.record_upload) as body:
             answer = self._transport.request(

@@ -98,8 +98,8 @@ class SymblClient:
             raise SymblConfigurationError("app_id and app_secret are both required")
         if not base_url.startswith(("http://", "https://")):
             raise SymblConfigurationError(f"base_url must start with http:// or https://, got {base_url!r}")
-        if connect_timeout <= 0 or read_timeout <= 0:
-            raise SymblConfigurationError("connect_timeout and read_timeout must be > 0")
+        if connect_timeout <= 0 or read_timeout <= 0 or token_refresh_margin < 0:
+            raise SymblConfigurationError("connect_timeout and read_timeout must be > 0, token_refresh_margin >= 0")
         if poll_initial <= 0 or poll_factor < 1 or poll_max < poll_initial or wait_timeout < 0:
             raise SymblConfigurationError(
                 "polling needs poll_initial > 0, poll_factor >= 1, poll_max >= poll_initial, wait_timeout >= 0"

@@ -78,7 +78,7 @@ def test_parse_retry_after(header, seconds):
 @pytest.mark.parametrize(
     "settings",
     [{"max_retries": -1}, {"backoff_initial": 0}, {"backoff_max": 0.1, "backoff_initial": 1}, {"read_timeout": 0},
-     {"poll_factor": 0.5}, {"poll_initial": 10, "poll_max": 1}, {"wait_timeout": -1}],
+     {"token_refresh_margin": -1}, {"poll_factor": 0.5}, {"poll_initial": 10, "poll_max": 1}, {"wait_timeout": -1}],
 )
 def test_invalid_client_settings_are_configuration_errors(settings):
     with pytest.raises(SymblConfigurationError):

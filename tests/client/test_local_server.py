@@ -297,3 +297,18 @@ def test_one_way_streams_upload_chunked(local_server):
         submission = client.submit_audio_file(io.BufferedReader(OneWay(b"RIFF" + bytes(700_000))))
         assert client.get_job(submission.job_id).id == submission.job_id
         assert client.usage.snapshot().bytes_uploaded == 700_004
+
+
+def test_one_client_shared_by_threads_under_faults(local_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = local_server(faults=FaultSettings(seed=5, error_rate=0.2, drop_rate=0.1, paths=("/v1/conversations",)))
+    with fast_client(server, max_retries=12) as client:
+        submission = client.submit_text(CHAT)
+        client.wait_for_job(submission.job_id)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            counts = list(pool.map(lambda _: len(client.get_messages(submission.conversation_id)), range(40)))
+        assert counts == [3] * 40
+        snapshot = client.usage.snapshot()
+        assert snapshot.calls_by_endpoint["POST /oauth2/token:generate"] == 1
+        assert snapshot.calls_by_endpoint["GET /v1/conversations/{conversationId}/messages"] == 40 + snapshot.retries

@@ -97,10 +97,11 @@ class Submission:
 
 @dataclass(frozen=True)
 class Job:
-    """An Async API job; ``status`` is one of :class:`JobStatus`'s values."""
+    """An Async API job; ``status`` is one of :class:`JobStatus`'s values, ``message`` a reason if given."""
 
     id: str
     status: str
+    message: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -116,7 +117,11 @@ class Job:
 
     @classmethod
     def from_api(cls, payload: JSON) -> Job:
-        return cls(id=str(payload.get("id", "")), status=str(payload.get("status", "")).lower())
+        return cls(
+            id=str(payload.get("id", "")),
+            status=str(payload.get("status", "")).lower(),
+            message=_str(payload.get("message")),
+        )
 
 
 @dataclass(frozen=True)

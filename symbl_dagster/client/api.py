@@ -278,8 +278,9 @@ class SymblClient:
                 if job.is_completed:
                     return job
                 if job.is_failed:
+                    reason = f": {job.message}" if job.message else ""
                     raise SymblJobFailedError(
-                        f"Symbl job {job_id} failed", job_id=job_id, method="GET", path=f"/v1/job/{job_id}"
+                        f"Symbl job {job_id} failed{reason}", job_id=job_id, method="GET", path=f"/v1/job/{job_id}"
                     )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

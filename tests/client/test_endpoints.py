@@ -175,9 +175,12 @@ def test_wait_for_job_polls_at_once_then_with_a_growing_interval(rsps, fake, mak
 
 def test_wait_for_job_raises_job_failed(rsps, fake, client):
     rsps.add(responses.GET, f"{fake.api}/v1/job/job-1", json={"id": "job-1", "status": "failed"})
+    rsps.add(responses.GET, f"{fake.api}/v1/job/job-2", json={"id": "job-2", "status": "failed", "message": "not audio"})
     with pytest.raises(SymblJobFailedError) as caught:
         client.wait_for_job("job-1")
-    assert caught.value.job_id == "job-1" and "job-1 failed" in str(caught.value)
+    assert caught.value.job_id == "job-1" and str(caught.value).endswith("job-1 failed")
+    with pytest.raises(SymblJobFailedError, match="job-2 failed: not audio"):
+        client.wait_for_job("job-2")
 
 
 def test_wait_for_job_times_out_and_says_the_job_keeps_running(rsps, fake, make_client, token_endpoint):

@@ -245,7 +245,9 @@ def test_a_failed_job_raises_job_failed(local_server):
         submission = client.submit_text(CHAT)
         with pytest.raises(SymblJobFailedError) as caught:
             client.wait_for_job(submission.job_id)
+        reason = client.get_job(submission.job_id).message
     assert caught.value.job_id == submission.job_id
+    assert reason and str(caught.value).endswith(f"failed: {reason}")
 
 
 def test_waiting_times_out_and_can_be_resumed(local_server):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import time
 import tracemalloc
+import wave
+from pathlib import Path
 
 import pytest
 
@@ -314,3 +316,27 @@ def test_one_client_shared_by_threads_under_faults(local_server):
         snapshot = client.usage.snapshot()
         assert snapshot.calls_by_endpoint["POST /oauth2/token:generate"] == 1
         assert snapshot.calls_by_endpoint["GET /v1/conversations/{conversationId}/messages"] == 40 + snapshot.retries
+
+
+RECORDINGS = Path(__file__).resolve().parents[2] / "examples" / "recordings"
+
+
+@pytest.mark.slow
+def test_a_recorded_call_through_the_real_speech_engine(local_server, tmp_path):
+    clip = tmp_path / "support_clip.wav"  # the first 8 s of the committed support call, to spare the CPU
+    with wave.open(str(RECORDINGS / "support_call.wav"), "rb") as call, wave.open(str(clip), "wb") as out:
+        out.setparams(call.getparams())
+        out.writeframes(call.readframes(int(8.0 * call.getframerate())))
+    server = local_server()
+    options = SubmissionOptions(name="support", enable_speaker_diarization=True, diarization_speaker_count=2)
+    with fast_client(server, poll_max=0.5) as client, clip.open("rb") as stream:
+        submission = client.submit_audio_file(stream, options=options)
+        assert client.wait_for_job(submission.job_id, timeout=120).is_completed
+        messages = client.get_messages(submission.conversation_id, sentiment=True, verbose=True)
+        members = client.get_members(submission.conversation_id)
+        assert client.usage.snapshot().bytes_uploaded == clip.stat().st_size
+    assert messages and all(m.text and m.words and m.start_time and m.start_time.tzinfo for m in messages)
+    assert [m.time_offset for m in messages] == sorted(m.time_offset for m in messages)
+    assert all(m.sentiment_label in {"positive", "neutral", "negative"} for m in messages)
+    assert {m.speaker_id for m in messages} <= {member.id for member in members}
+    assert members and all(member.name and member.name.startswith("Speaker ") for member in members)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Union
 
 JSON = Mapping[str, Any]
 
@@ -537,7 +537,10 @@ def _iso(value: datetime) -> str:
     return aware.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def text_messages_to_api(messages: Iterable[TextMessage | Mapping[str, Any] | str]) -> list[dict[str, Any]]:
+TextMessageLike = Union[TextMessage, Mapping[str, Any], str]
+
+
+def text_messages_to_api(messages: Iterable[TextMessageLike]) -> list[dict[str, Any]]:
     """Text API ``messages``: :class:`TextMessage`, raw Symbl mappings (passed through) or plain strings."""
     result: list[dict[str, Any]] = []
     for message in messages:

@@ -7,9 +7,10 @@ are serialized (PostgreSQL: a transaction-scoped advisory lock on the recording 
 IMMEDIATE``), so two concurrent loads of one recording leave exactly one copy, while different recordings
 load side by side on PostgreSQL.
 
-The bulk path on PostgreSQL (psycopg 3) is ``COPY ... FROM STDIN (FORMAT BINARY)``, built column-wise from
-the frames with numpy (no per-value Python formatting) and streamed in chunks, so the server ingests one chunk
-while the next is encoded; other databases get a chunked multi-row ``executemany``. Never row at a time.
+The bulk path on PostgreSQL (psycopg 3) is ``COPY ... FROM STDIN (FORMAT BINARY)`` on the transaction's own
+connection: columns are converted once with numpy (timestamps become int64 microseconds, so no datetime objects),
+psycopg's C code formats the rows, and a queued writer streams them so the server ingests while the client
+formats. Other databases get a chunked multi-row ``executemany``. Never row at a time.
 """
 
 from __future__ import annotations
@@ -406,9 +407,8 @@ def _copy_rows(connection: sa.Connection, table: sa.Table, batch: _Batch) -> Non
         with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
             copy.set_types(copy_types(batch))
             write_row = copy.write_row
-            for chunk in _row_chunks(batch, _copy_values, COPY_CHUNK_ROWS):
-                for row in chunk:
-                    write_row(row)
+            for row in copy_rows(batch):
+                write_row(row)
 
 
 def _advisory_key(*parts: str) -> int:

@@ -431,6 +431,8 @@ class Warehouse:
                 f"at most {_MAX_PREFIX_LENGTH} characters"
             )
         self._engine = _create_engine(url)
+        if schema is not None and self.dialect_name == "sqlite":
+            raise ValueError(f"SQLite has no schemas (got schema={schema!r}); use table_prefix instead")
         self.schema = schema
         self.table_prefix = table_prefix
         self.tables = build_tables(sa.MetaData(schema=schema), table_prefix)

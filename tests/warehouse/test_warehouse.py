@@ -224,6 +224,8 @@ def test_table_prefix_and_bad_prefixes(sqlite_url, frames_for):
     for bad in ("Staging", "x; drop table y", "p" * 21):
         with pytest.raises(ValueError, match="table_prefix"):
             Warehouse(sqlite_url, table_prefix=bad)
+    with pytest.raises(ValueError, match="SQLite has no schemas"):
+        Warehouse(sqlite_url, schema="calls")
 
 
 def test_tables_are_indexed_on_recording_and_conversation(warehouse, frames_for):

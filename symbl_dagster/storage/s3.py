@@ -4,8 +4,9 @@ Listing mode lists the prefix in key order with ``StartAfter``, so a pass spans 
 bucket needs and each tick stops before its deadline; only objects modified since the previous pass
 started (minus ``listing_margin_s``) are emitted, so a key that sorts before the last one seen, many
 objects in the same second and overwritten objects (new ETag) are all found. Multipart uploads are
-invisible until completed, and since a completed upload's ``LastModified`` is its *initiation* time, the
-uploads in progress when a pass starts lower the next pass's threshold to their initiation.
+invisible until completed; a completed upload's ``LastModified`` is its *initiation* time, which may be
+older than the threshold, so each pass starts by listing the uploads in progress (kept in the cursor) and
+heads the keys of those that have finished since the previous pass started.
 
 Event mode receives ``ObjectCreated`` notifications from SQS (O(new objects) per tick), heads each object
 for its current version, and deletes the messages on the *next* tick: the receipt handles travel in the
@@ -43,7 +44,7 @@ from symbl_dagster.storage.base import (
     media_type_of,
     unsupported_reason,
 )
-from symbl_dagster.storage.passes import NS, ScanCursor
+from symbl_dagster.storage.passes import NS, ScanCursor, upload_digest
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _SQS_BATCH = 10
@@ -86,6 +87,12 @@ class S3RecordingStorage(RecordingStorage):
         default=2000,
         ge=0,
         description="Cap on recently emitted objects remembered in the cursor (beyond it, run keys deduplicate).",
+    )
+
+    max_tracked_uploads: int = Field(
+        default=500,
+        ge=0,
+        description="Multipart uploads in progress remembered in the cursor, to pick them up when they complete.",
     )
 
     _s3_client: Any = PrivateAttr(default=None)
@@ -188,11 +195,8 @@ class S3RecordingStorage(RecordingStorage):
         slowest = 0.0  # the slowest request so far: do not start one that would end past the deadline
         if state.current is None:
             started = time.monotonic()
-            uploads_started, server_now = self._uploads_in_progress()
+            self._start_pass(state, recordings, skipped)
             slowest = time.monotonic() - started
-            state.start_pass(server_now)
-            for initiated in uploads_started:
-                state.defer(initiated)
         current = state.current
         assert current is not None
         pages = 0
@@ -212,21 +216,47 @@ class S3RecordingStorage(RecordingStorage):
                 return True
         return False
 
-    def _uploads_in_progress(self) -> tuple[list[int], int]:
-        """Initiation times of multipart uploads in progress under the prefix, and the server's clock (ns)."""
+    def _start_pass(self, state: ScanCursor, recordings: list[Recording], skipped: list[tuple[str, str]]) -> None:
+        """Start a listing pass, first picking up the multipart uploads that finished since the last one started."""
+        uploads, server_now = self._uploads_in_progress(skipped)
+        finished = [key for digest, key in state.uploads.items() if digest not in uploads]
+        state.start_pass(server_now)
+        state.uploads = uploads
+        for key in dict.fromkeys(finished):
+            try:
+                head = self._head(key)
+            except RecordingNotFoundError:
+                continue  # aborted, or deleted since
+            self._consider(
+                state, key, head["ETag"], head["ContentLength"], head["LastModified"], recordings, skipped, from_event=True
+            )
+
+    def _uploads_in_progress(self, skipped: list[tuple[str, str]]) -> tuple[dict[str, str], int]:
+        """The newest multipart uploads in progress under the prefix (digest -> key), and the server's clock (ns)."""
         client = self.s3_client()
-        initiated: list[int] = []
+        uploads: list[tuple[Any, str, str]] = []
         request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.key_prefix}
         server_now: int | None = None
         while True:
             page = client.list_multipart_uploads(**request)
             if server_now is None:
                 server_now = _server_time_ns(page)
-            initiated.extend(int(upload["Initiated"].timestamp() * NS) for upload in page.get("Uploads", []))
+            uploads.extend((u["Initiated"], u["Key"], u["UploadId"]) for u in page.get("Uploads", []))
             if not page.get("IsTruncated"):
-                return initiated, server_now
+                break
             request["KeyMarker"] = page["NextKeyMarker"]
             request["UploadIdMarker"] = page["NextUploadIdMarker"]
+        uploads.sort(reverse=True)
+        if len(uploads) > self.max_tracked_uploads:
+            skipped.append(
+                (
+                    self._location(),
+                    f"{len(uploads)} multipart uploads in progress, only the newest {self.max_tracked_uploads} are "
+                    "watched for completion; abort abandoned ones (an AbortIncompleteMultipartUpload lifecycle rule)",
+                )
+            )
+        tracked = uploads[: self.max_tracked_uploads]
+        return {upload_digest(key, upload_id): key for _, key, upload_id in tracked}, server_now
 
     def _consider(
         self,

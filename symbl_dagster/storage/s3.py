@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO, Literal
@@ -48,6 +49,7 @@ from symbl_dagster.storage.passes import NS, ScanCursor, upload_digest
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _SQS_BATCH = 10
+_HEAD_THREADS = 8
 
 
 class S3RecordingStorage(RecordingStorage):
@@ -78,16 +80,11 @@ class S3RecordingStorage(RecordingStorage):
         default=3600.0, gt=0, description="Event mode: seconds between reconciliation listings of the prefix."
     )
     listing_margin_s: float = Field(
-        default=300.0,
+        default=60.0,
         ge=0,
         description="Overlap between listing passes, covering slow uploads and clock differences.",
     )
     page_size: int = Field(default=1000, gt=0, le=1000, description="Keys per ListObjectsV2 request.")
-    max_seen: int = Field(
-        default=2000,
-        ge=0,
-        description="Cap on recently emitted objects remembered in the cursor (beyond it, run keys deduplicate).",
-    )
 
     max_tracked_uploads: int = Field(
         default=500,
@@ -209,6 +206,8 @@ class S3RecordingStorage(RecordingStorage):
             page = client.list_objects_v2(**request)
             slowest = max(slowest, time.monotonic() - started)
             for item in page.get("Contents", []):
+                if len(recordings) >= self.max_recordings_per_scan:
+                    return False  # resume at this item next tick
                 current.after = item["Key"]
                 self._consider(state, item["Key"], item["ETag"], item["Size"], item["LastModified"], recordings, skipped)
             if not page.get("IsTruncated"):
@@ -222,14 +221,7 @@ class S3RecordingStorage(RecordingStorage):
         finished = [key for digest, key in state.uploads.items() if digest not in uploads]
         state.start_pass(server_now)
         state.uploads = uploads
-        for key in dict.fromkeys(finished):
-            try:
-                head = self._head(key)
-            except RecordingNotFoundError:
-                continue  # aborted, or deleted since
-            self._consider(
-                state, key, head["ETag"], head["ContentLength"], head["LastModified"], recordings, skipped, from_event=True
-            )
+        self._consider_current(state, list(dict.fromkeys(finished)), recordings, skipped)
 
     def _uploads_in_progress(self, skipped: list[tuple[str, str]]) -> tuple[dict[str, str], int]:
         """The newest multipart uploads in progress under the prefix (digest -> key), and the server's clock (ns)."""
@@ -320,20 +312,35 @@ class S3RecordingStorage(RecordingStorage):
                     keys.update(dict.fromkeys(self._created_keys(message["Body"])))
                 except (ValueError, KeyError, TypeError) as exc:
                     skipped.append((f"SQS message {message.get('MessageId', '?')}", f"not an S3 event: {exc}"))
+        wanted = []
         for key in keys:
             relative = key[len(self.key_prefix) :]
             if not key.startswith(self.key_prefix) or not relative or key.endswith("/") or is_hidden(relative):
                 continue
             if media_type_of(relative) is None:
                 skipped.append((key, unsupported_reason(relative)))
-                continue
-            try:
-                head = self._head(key)
-            except RecordingNotFoundError:
-                continue  # deleted since the event: nothing to process
+            else:
+                wanted.append(key)
+        self._consider_current(state, wanted, recordings, skipped)
+
+    def _consider_current(
+        self, state: ScanCursor, keys: list[str], recordings: list[Recording], skipped: list[tuple[str, str]]
+    ) -> None:
+        """Consider objects named by events or finished uploads as they are now (heads in parallel: O(keys))."""
+        with ThreadPoolExecutor(max_workers=min(_HEAD_THREADS, len(keys) or 1)) as pool:
+            heads = list(pool.map(self._head_if_present, keys))
+        for key, head in zip(keys, heads):
+            if head is None:
+                continue  # deleted (or the upload aborted) since: nothing to process
             self._consider(
                 state, key, head["ETag"], head["ContentLength"], head["LastModified"], recordings, skipped, from_event=True
             )
+
+    def _head_if_present(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self._head(key)
+        except RecordingNotFoundError:
+            return None
 
     def _created_keys(self, body: str) -> list[str]:
         """Keys of ``ObjectCreated`` records in this bucket, from an S3 event (direct or wrapped by SNS)."""

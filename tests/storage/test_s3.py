@@ -48,7 +48,7 @@ def test_every_object_becomes_one_partition_and_one_run_past_a_thousand_keys(
     put(s3_client, bucket, "callsign.wav")  # shares the prefix's letters, not its folder
     driver = SensorDriver(instance, storage_for(s3_resource, bucket))
 
-    requests_ = driver.tick()
+    requests_ = driver.tick() + driver.tick()  # at most 1,000 run requests per tick by default
     assert sorted(r.partition_key for r in requests_) == names
     assert len(driver.partitions) == 1050
     first = requests_[0]
@@ -369,3 +369,17 @@ def test_reconciliation_catches_objects_the_events_missed(
     caught = scan(storage, quiet.cursor)
     assert keys_of(caught) == ["missed.wav"]
     assert scan(storage, caught.cursor).recordings == []
+
+
+def test_a_scan_returns_a_bounded_number_of_recordings_and_resumes_mid_page(s3_client, s3_resource, bucket: str):
+    for index in range(7):
+        put(s3_client, bucket, f"calls/{index}.wav")
+    storage = storage_for(s3_resource, bucket, max_recordings_per_scan=3)
+    batches, cursor = [], None
+    for _ in range(5):
+        result = scan(storage, cursor)
+        batches.append(keys_of(result))
+        cursor = result.cursor
+        if result.complete:
+            break
+    assert batches == [["0.wav", "1.wav", "2.wav"], ["3.wav", "4.wav", "5.wav"], ["6.wav"]]

@@ -3,7 +3,7 @@
 A *pass* walks the whole folder or prefix in a fixed order, possibly across many ticks (``after`` is where
 the deadline stopped it). A pass emits only entries changed at or after its ``threshold``: the start of
 the previous completed pass, lowered to the change time of anything that pass had to defer (a file still
-being written, an S3 multipart upload still in progress), minus a clock slack. Change times are
+being written), minus a clock slack. Change times are
 ``max(mtime, ctime)`` for files, so ``cp -p`` and ``mv`` (which keep an old mtime but set ctime) are seen,
 and S3 ``LastModified`` for objects. The first pass has no threshold and emits everything.
 

@@ -383,3 +383,14 @@ def test_a_scan_returns_a_bounded_number_of_recordings_and_resumes_mid_page(s3_c
         if result.complete:
             break
     assert batches == [["0.wav", "1.wav", "2.wav"], ["3.wav", "4.wav", "5.wav"], ["6.wav"]]
+
+
+def test_presigned_urls_pin_the_version_on_versioned_buckets(s3_client, s3_resource, bucket: str):
+    s3_client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    put(s3_client, bucket, "calls/v.wav", b"version one")
+    storage = storage_for(s3_resource, bucket)
+    recording = storage.get_recording("v.wav")
+    url = storage.download_url(recording)
+    assert "versionId=" in url
+    put(s3_client, bucket, "calls/v.wav", b"version two")  # the URL still serves what was listed
+    assert requests.get(url, timeout=10).content == b"version one"

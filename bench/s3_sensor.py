@@ -48,17 +48,24 @@ PREFIX = "calls/"
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 REQUESTS: Counter[str] = Counter()
+REQUEST_SECONDS: list[float] = []
 
 
 def count_every_request() -> None:
-    """Register a ``before-call`` hook on every botocore client created from now on (ours and the sensor's)."""
+    """Hook ``before-call``/``after-call`` on every botocore client created from now on (ours and the sensor's)."""
     original = botocore.session.Session.create_client
+
+    def before(model, context, **_):
+        REQUESTS.update([f"{model.service_model.endpoint_prefix}:{model.name}"])
+        context["bench_started"] = time.monotonic()
+
+    def after(context, **_):
+        REQUEST_SECONDS.append(time.monotonic() - context.get("bench_started", time.monotonic()))
 
     def create_client(self, service_name, *args, **kwargs):
         client = original(self, service_name, *args, **kwargs)
-        client.meta.events.register(
-            "before-call", lambda model, **_: REQUESTS.update([f"{service_name}:{model.name}"])
-        )
+        client.meta.events.register("before-call", before)
+        client.meta.events.register("after-call", after)
         return client
 
     botocore.session.Session.create_client = create_client
@@ -66,10 +73,13 @@ def count_every_request() -> None:
 
 @contextmanager
 def counted() -> Iterator[Counter[str]]:
-    before = REQUESTS.copy()
+    """Requests made inside the block; ``latency`` holds their total and slowest seconds afterwards."""
+    before, seconds_before = REQUESTS.copy(), len(REQUEST_SECONDS)
     delta: Counter[str] = Counter()
     yield delta
     delta.update(REQUESTS - before)
+    spent = REQUEST_SECONDS[seconds_before:]
+    delta.latency = (sum(spent), max(spent, default=0.0))  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -93,7 +103,11 @@ def moto_server() -> Iterator[str]:
         yield endpoint
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def key_for(label: str) -> str:
@@ -247,14 +261,15 @@ def main() -> None:
         event_cursor, seconds, found = timed("first reconciliation (setup)", lambda: settle(events(big), None))
         ticker = Ticker(instance, events(1000), 40.0, event_cursor)
         ticker.tick()  # acknowledges the configuration's test event
-        for new in (args.new, 10 * args.new):
-            put_objects(s3, [f"event-{new}-{i}" for i in range(new)], args.threads)
+        for round_, new in enumerate((args.new, args.new, args.new, 10 * args.new)):
+            put_objects(s3, [f"event-{round_}-{i}" for i in range(new)], args.threads)
             elapsed, runs, calls, _ = ticker.tick()
+            in_requests, slowest = calls.latency
             print(
-                f"  {new} new objects: one tick {elapsed:.3f} s, {runs} run requests, "
-                f"{sum(calls.values())} requests ({fmt(calls)}); "
-                f"{elapsed / baseline_s:.3f}x the baseline tick's time, "
-                f"{sum(calls.values()) / sum(baseline_calls.values()):.3f}x its requests"
+                f"  {new} new objects: one tick {elapsed:.3f} s ({in_requests:.3f} s in requests, slowest "
+                f"{slowest:.3f} s), {runs} run requests, {sum(calls.values())} requests ({fmt(calls)}); "
+                f"{elapsed / baseline_s:.4f}x the baseline tick's time, "
+                f"{sum(calls.values()) / sum(baseline_calls.values()):.2f}x its requests"
             )
         elapsed, runs, calls, _ = ticker.tick()
         print(f"  quiet tick (acknowledges the last batch): {elapsed:.3f} s, requests: {fmt(calls)}")

@@ -298,3 +298,12 @@ def test_a_scan_returns_a_bounded_number_of_recordings(folder: Path):
         if result.complete:
             break
     assert batches == [["0.wav", "1.wav"], ["2.wav", "3.wav"], ["4.wav"]]
+
+
+def test_the_sensor_logs_unsupported_files_once(folder: Path, instance: DagsterInstance, capsys):
+    write(folder / "slides.pdf", b"%PDF")
+    driver = SensorDriver(instance, storage_for(folder))
+    assert driver.tick() == []
+    assert "Not submitting slides.pdf: unsupported file type (.pdf)" in capsys.readouterr().err
+    driver.tick()
+    assert "slides.pdf" not in capsys.readouterr().err

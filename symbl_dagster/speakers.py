@@ -1,22 +1,21 @@
 """The speaker directory: who "Speaker 1" and "Speaker 2" really are, applied to a conversation with PUT members.
 
 A directory maps a diarized speaker label (``"Speaker 1"``) or a member id to a name and an optional email.
-It comes from run config and/or a JSON sidecar next to the recording (``call.wav`` -> ``call.speakers.json``);
-run config wins per key. The sidecar holds one JSON object, for example::
+It comes from the ``symbl_members`` run config and/or a directory file (``SYMBL_SPEAKER_DIRECTORY``) that maps
+recording partition keys to directories; run config wins per label. A file lives beside the deployment rather
+than beside each recording so that it works the same for a folder and for S3. For example::
 
-    {"Speaker 1": {"name": "Alice Agent", "email": "alice@example.com"}, "Speaker 2": {"name": "Bob Buyer"}}
+    {"sales/call-1.wav": {"Speaker 1": {"name": "Alice Agent", "email": "alice@example.com"},
+                          "Speaker 2": "Bob Buyer"}}
 """
 
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
-
-SIDECAR_SUFFIX = ".speakers.json"
-
 
 class SpeakerDirectoryError(ValueError):
     """A speaker directory that cannot be applied: bad JSON, wrong shape, or an entry without a name."""
@@ -42,12 +41,6 @@ class MemberLike(Protocol):
     email: str | None
 
 
-def sidecar_key(recording_key: str) -> str:
-    """The partition-relative key of a recording's speaker directory: its name with the extension swapped."""
-    stem, _ = posixpath.splitext(recording_key)
-    return stem + SIDECAR_SUFFIX
-
-
 def parse_speaker_directory(raw: Any, source: str) -> dict[str, SpeakerEntry]:
     """Validate a decoded directory (JSON text, bytes or an object) into entries keyed by speaker label or id."""
     if isinstance(raw, (bytes, str)):
@@ -71,6 +64,19 @@ def parse_speaker_directory(raw: Any, source: str) -> dict[str, SpeakerEntry]:
             raise SpeakerDirectoryError(f"{source}: entry {key!r} has unknown fields {sorted(unknown)}")
         directory[str(key)] = SpeakerEntry(name=entry["name"].strip(), email=email or None)
     return directory
+
+
+def load_directory_file(path: Path) -> dict[str, dict[str, SpeakerEntry]]:
+    """Read a directory file: recording partition key -> speaker directory."""
+    try:
+        raw = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise SpeakerDirectoryError(f"{path}: cannot read the speaker directory file ({exc.strerror})") from exc
+    except ValueError as exc:
+        raise SpeakerDirectoryError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(raw, Mapping):
+        raise SpeakerDirectoryError(f"{path}: expected an object mapping recording keys to speaker directories")
+    return {str(key): parse_speaker_directory(value, f"{path} [{key}]") for key, value in raw.items()}
 
 
 def member_updates(members: Iterable[MemberLike], directory: Mapping[str, SpeakerEntry]) -> list[MemberUpdate]:

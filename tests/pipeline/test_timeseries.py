@@ -17,7 +17,7 @@ from symbl_dagster.speakers import (
     SpeakerEntry,
     member_updates,
     parse_speaker_directory,
-    sidecar_key,
+    load_directory_file,
 )
 from symbl_dagster.timeseries import (
     CONVERSATION_COLUMNS,
@@ -235,7 +235,17 @@ def test_speaker_directory_parsing_and_updates() -> None:
     assert member_updates([Member("id1", "Alice", "alice@example.com"), Member("id2", "Bob")], directory) == []
     # Keys may also be member ids.
     assert member_updates([Member("id9", "Alice")], {"id9": SpeakerEntry("Alice B")})[0].name == "Alice B"
-    assert sidecar_key("calls/2026/sales call.wav") == "calls/2026/sales call.speakers.json"
+
+
+def test_directory_file_maps_recordings_to_directories(tmp_path) -> None:
+    path = tmp_path / "speakers.json"
+    path.write_text('{"calls/a.wav": {"Speaker 1": "Ann"}}')
+    assert load_directory_file(path) == {"calls/a.wav": {"Speaker 1": SpeakerEntry("Ann")}}
+    path.write_text('{"calls/a.wav": {"Speaker 1": {"mail": "x"}}}')
+    with pytest.raises(SpeakerDirectoryError, match=r"speakers.json \[calls/a.wav\]"):
+        load_directory_file(path)
+    with pytest.raises(SpeakerDirectoryError, match="cannot read"):
+        load_directory_file(tmp_path / "missing.json")
 
 
 @pytest.mark.parametrize(

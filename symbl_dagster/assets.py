@@ -179,7 +179,7 @@ def build_symbl_assets(
 ) -> list[AssetsDefinition]:
     """The five recording assets, partitioned by ``RECORDINGS_PARTITIONS``.
 
-    Resources they need: ``symbl`` (``SymblResource``), ``recording_storage`` (a ``RecordingStorage``) and
+    Resources they need: ``symbl`` (``SymblResource``), ``recordings`` (a ``RecordingStorage``) and
     ``warehouse`` (``WarehouseResource``). ``speaker_directory_file`` is a JSON file mapping recording keys to
     speaker directories (see ``symbl_dagster.speakers``); it is read at run time, so edits apply to the next run.
     """
@@ -197,11 +197,11 @@ def build_symbl_assets(
         context: AssetExecutionContext,
         config: SubmissionConfig,
         symbl: SymblResource,
-        recording_storage: RecordingStorage,
+        recordings: RecordingStorage,
     ) -> Output[SubmissionRecord]:
         partition_key = context.partition_key
         try:
-            recording = recording_storage.get_recording(partition_key)
+            recording = recordings.get_recording(partition_key)
         except RecordingNotFoundError as exc:
             raise Failure(
                 description=f"recording {partition_key!r} is gone from storage: {exc}",
@@ -210,6 +210,7 @@ def build_symbl_assets(
         options = config.symbl_options(partition_key)
         fingerprint = _fingerprint(options)
         client = symbl.get_client()
+        usage_before = client.usage.snapshot()
 
         previous = None if config.force_resubmit else _reusable_submission(context, recording, fingerprint, client)
         if previous is not None:
@@ -217,7 +218,7 @@ def build_symbl_assets(
             via = "reused"
             context.log.info(f"{partition_key}: version {recording.version} already submitted as job {job_id}; reusing it")
         else:
-            conversation_id, job_id, via = _submit(client, recording_storage, recording, options)
+            conversation_id, job_id, via = _submit(client, recordings, recording, options)
             context.log.info(f"{partition_key}: submitted by {via} as conversation {conversation_id}, job {job_id}")
 
         record = SubmissionRecord(
@@ -240,7 +241,7 @@ def build_symbl_assets(
                 "recording/uri": MetadataValue.text(recording.uri),
                 "recording/size_bytes": MetadataValue.int(recording.size),
                 "recording/content_type": MetadataValue.text(recording.content_type),
-                **_usage(client),
+                **_usage_since(client, usage_before),
             },
         )
 
@@ -259,6 +260,7 @@ def build_symbl_assets(
         symbl_submission: SubmissionRecord,
     ) -> Output[ConversationRecord]:
         client = symbl.get_client()
+        usage_before = client.usage.snapshot()
         ids = {
             META_CONVERSATION_ID: MetadataValue.text(symbl_submission.conversation_id),
             META_JOB_ID: MetadataValue.text(symbl_submission.job_id),
@@ -294,7 +296,7 @@ def build_symbl_assets(
                 "symbl/conversation_name": MetadataValue.text(conversation.name or ""),
                 "symbl/start_time": MetadataValue.text(_iso(conversation.start_time)),
                 "symbl/end_time": MetadataValue.text(_iso(conversation.end_time)),
-                **_usage(client),
+                **_usage_since(client, usage_before),
             },
         )
 
@@ -313,6 +315,7 @@ def build_symbl_assets(
         symbl_conversation: ConversationRecord,
     ) -> Output[pd.DataFrame]:
         client = symbl.get_client()
+        usage_before = client.usage.snapshot()
         conversation_id = symbl_conversation.conversation_id
         directory = _speaker_directory(directory_path, context.partition_key, config)
         members = client.get_members(conversation_id)
@@ -333,7 +336,7 @@ def build_symbl_assets(
                 ),
                 **_table_metadata(frame),
                 "preview": MetadataValue.md(_markdown_table(frame, _PREVIEW_ROWS)),
-                **_usage(client),
+                **_usage_since(client, usage_before),
             },
         )
 
@@ -356,6 +359,7 @@ def build_symbl_assets(
         symbl_conversation: ConversationRecord,
     ):
         client = symbl.get_client()
+        usage_before = client.usage.snapshot()
         conversation_id = symbl_conversation.conversation_id
         frame = messages_frame(client.get_messages(conversation_id, sentiment=True))
         yield Output(
@@ -364,7 +368,7 @@ def build_symbl_assets(
                 META_CONVERSATION_ID: MetadataValue.text(conversation_id),
                 **_table_metadata(frame),
                 "preview": MetadataValue.md(_markdown_table(frame, _PREVIEW_ROWS)),
-                **_usage(client),
+                **_usage_since(client, usage_before),
             },
         )
         yield _check_every_message_has_speaker(frame)
@@ -570,8 +574,9 @@ def _meta_text(metadata: Mapping[str, Any], key: str) -> str | None:
     return None if value is None else str(value.value)
 
 
-def _usage(client: Any) -> dict[str, Any]:
-    return {f"symbl/usage/{name}": value for name, value in client.usage.as_metadata().items()}
+def _usage_since(client: Any, before: Any) -> dict[str, Any]:
+    """The API usage of this asset alone (the client may be shared by the run's other steps)."""
+    return (client.usage.snapshot() - before).as_metadata()
 
 
 def _error_details(error: SymblError, *, status: str | None) -> dict[str, Any]:

@@ -1,0 +1,80 @@
+"""One place that assembles the deployable pipeline: assets, job, sensor and resources, as ``Definitions``.
+
+``definitions/`` (the code location) calls :func:`definitions_from_env`; the demo and the tests call
+:func:`build_definitions` with resources of their own, so all three run exactly the same graph.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from dagster import (
+    AssetSelection,
+    DefaultSensorStatus,
+    Definitions,
+    EnvVar,
+    define_asset_job,
+)
+
+from symbl_dagster.assets import GROUP_NAME, build_symbl_assets
+from symbl_dagster.partitions import RECORDINGS_PARTITIONS
+from symbl_dagster.resource import SymblResource
+from symbl_dagster.sensors import build_recordings_sensor
+from symbl_dagster.storage import RecordingStorage, recording_storage_from_uri
+from symbl_dagster.warehouse import WarehouseResource
+
+JOB_NAME = "symbl_recordings_job"
+SENSOR_NAME = "symbl_recordings_sensor"
+DEFAULT_BASE_URL = "https://api.symbl.ai"
+DEFAULT_RECORDINGS_DIR = "recordings"
+DEFAULT_WAREHOUSE_FILE = "symbl_warehouse.sqlite"
+
+
+def build_definitions(
+    *,
+    symbl: SymblResource,
+    recordings: RecordingStorage,
+    warehouse: WarehouseResource,
+    speaker_directory_file: str | Path | None = None,
+    sensor_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+) -> Definitions:
+    """The symbl asset group, a partitioned job over it, and the recordings sensor that requests it."""
+    assets = build_symbl_assets(speaker_directory_file=speaker_directory_file)
+    job = define_asset_job(
+        JOB_NAME,
+        selection=AssetSelection.groups(GROUP_NAME),
+        partitions_def=RECORDINGS_PARTITIONS,
+        description="Submit one recording to Symbl, wait for it, and load its conversation into the warehouse.",
+    )
+    sensor = build_recordings_sensor(name=SENSOR_NAME, job=job, storage_key="recordings", default_status=sensor_status)
+    return Definitions(
+        assets=assets,
+        jobs=[job],
+        sensors=[sensor],
+        resources={"symbl": symbl, "recordings": recordings, "warehouse": warehouse},
+    )
+
+
+def definitions_from_env(environ: Mapping[str, str] | None = None) -> Definitions:
+    """The code location as configured by environment variables (see the README's configuration table).
+
+    Secrets stay ``EnvVar``s, read when a run starts, so they never reach the definitions snapshot. The recordings
+    store is chosen now: ``SYMBL_RECORDINGS_URI`` (``s3://bucket/prefix``) wins over ``SYMBL_RECORDINGS_DIR``.
+    """
+    env = os.environ if environ is None else environ
+    recordings_uri = env.get("SYMBL_RECORDINGS_URI") or env.get("SYMBL_RECORDINGS_DIR") or DEFAULT_RECORDINGS_DIR
+    warehouse_url = env.get("SYMBL_WAREHOUSE_URL") or f"sqlite:///{Path(DEFAULT_WAREHOUSE_FILE).absolute()}"
+    sensor_running = env.get("SYMBL_SENSOR_DEFAULT_STATUS", "").lower() == "running"
+    return build_definitions(
+        symbl=SymblResource(
+            app_id=EnvVar("SYMBL_APP_ID"),
+            app_secret=EnvVar("SYMBL_APP_SECRET"),
+            base_url=env.get("SYMBL_BASE_URL") or DEFAULT_BASE_URL,
+        ),
+        recordings=recording_storage_from_uri(recordings_uri),
+        warehouse=WarehouseResource(url=warehouse_url),
+        speaker_directory_file=env.get("SYMBL_SPEAKER_DIRECTORY") or None,
+        sensor_status=DefaultSensorStatus.RUNNING if sensor_running else DefaultSensorStatus.STOPPED,
+    )

@@ -1,0 +1,377 @@
+"""``symbl-dagster demo``: the whole pipeline on real parts, in one command.
+
+Starts the local Symbl-compatible server (or uses ``--symbl-url``), makes a Dagster instance under the output
+folder from the project's ``dagster.yaml``, evaluates the real recordings sensor against it, runs the job it
+targets for every run request, and prints each conversation's per-speaker summary read back from the warehouse.
+Everything persists in the output folder (instance, sensor cursor, server data, warehouse, plots), so running
+the demo again finds nothing new: no new Symbl jobs and no duplicate rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RECORDINGS = PROJECT_ROOT / "examples" / "recordings"
+DEFAULT_OUTPUT = Path("demo-output")
+CURSOR_KEY = "symbl-dagster/demo/sensor-cursor"
+RUN_KEY_TAG = "dagster/run_key"
+_MAX_TICKS = 20
+
+
+def configure_demo_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--recordings",
+        type=Path,
+        default=DEFAULT_RECORDINGS,
+        help="folder of call recordings (default: the committed examples/recordings)",
+    )
+    parser.add_argument(
+        "--warehouse",
+        metavar="URL",
+        default=None,
+        help="SQLAlchemy URL of the warehouse (default: a SQLite file in the output folder)",
+    )
+    parser.add_argument(
+        "--symbl-url",
+        metavar="URL",
+        default=None,
+        help="use this Symbl-compatible API instead of starting the local server; "
+        "credentials come from SYMBL_APP_ID and SYMBL_APP_SECRET",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help="folder for the Dagster instance, server data, warehouse and plots (default: ./demo-output)",
+    )
+    parser.add_argument("--speakers", type=Path, default=None, help="speaker directory JSON file (optional)")
+    parser.add_argument(
+        "--job-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="how long to wait for each Symbl job (default: 1800)",
+    )
+    parser.set_defaults(handler=run_demo)
+
+
+class DemoError(Exception):
+    """A setting the demo cannot work with; printed without a traceback."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    partition_key: str
+    run_id: str | None
+    success: bool
+    skipped: bool = False
+
+
+def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    try:
+        return _run(args, out)
+    except DemoError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    recordings_dir = args.recordings.expanduser().absolute()
+    if not recordings_dir.is_dir():
+        raise DemoError(f"recordings folder {recordings_dir} does not exist (pass --recordings DIR)")
+    output = args.output.expanduser().absolute()
+    output.mkdir(parents=True, exist_ok=True)
+    dagster_home = _prepare_dagster_home(output / "dagster_home")
+    plots_dir = output / "plots"
+    warehouse_url = args.warehouse or f"sqlite:///{output / 'warehouse.sqlite'}"
+    if args.speakers is not None and not args.speakers.is_file():
+        raise DemoError(f"speaker directory {args.speakers} does not exist")
+
+    # Imported here so `symbl-dagster --help` stays fast.
+    from dagster import DagsterInstance
+
+    with ExitStack() as stack:
+        base_url = stack.enter_context(_symbl_api(args.symbl_url, output / "symbl_server", out))
+        stack.enter_context(_environ({"DAGSTER_HOME": str(dagster_home)}))
+        instance = stack.enter_context(DagsterInstance.get())
+        defs = _definitions(base_url, recordings_dir, warehouse_url, args.speakers)
+        print(f"Dagster instance: {dagster_home}", file=out)
+        print(f"Recordings:       {recordings_dir}", file=out)
+
+        requests = _sensor_run_requests(defs, instance, out)
+        requests += _unfinished_partitions(instance, {request.partition_key for request in requests})
+        outcomes = [
+            _materialize(defs, instance, request, plots_dir, args.job_timeout, index, len(requests), out)
+            for index, request in enumerate(requests, start=1)
+        ]
+        if not requests:
+            print("Nothing new: every recording was already processed (no Symbl job submitted).", file=out)
+        _print_summary(warehouse_url, plots_dir, out)
+    failed = [outcome.partition_key for outcome in outcomes if not outcome.success]
+    if failed:
+        print(f"\n{len(failed)} recording(s) failed: {', '.join(failed)} (run the demo again to retry)", file=out)
+        return 1
+    return 0
+
+
+def _prepare_dagster_home(path: Path) -> Path:
+    """``DAGSTER_HOME`` under the output folder, configured by the project's ``dagster.yaml`` when there is one."""
+    path.mkdir(parents=True, exist_ok=True)
+    project_config = PROJECT_ROOT / "dagster.yaml"
+    if project_config.is_file():
+        shutil.copyfile(project_config, path / "dagster.yaml")
+    return path
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def _symbl_api(symbl_url: str | None, data_dir: Path, out: TextIO) -> Iterator[str]:
+    """The API's base URL with ``SYMBL_APP_ID``/``SYMBL_APP_SECRET`` set for the resource's ``EnvVar``s."""
+    if symbl_url:
+        missing = [name for name in ("SYMBL_APP_ID", "SYMBL_APP_SECRET") if not os.environ.get(name)]
+        if missing:
+            raise DemoError(f"--symbl-url needs credentials: set {' and '.join(missing)}")
+        print(f"Symbl API:        {symbl_url}", file=out)
+        yield symbl_url
+        return
+
+    from symbl_dagster.server import LocalSymblServer
+
+    # The local server checks these, so any fresh pair works; the data dir persists across demo runs.
+    credentials = {"SYMBL_APP_ID": "symbl-dagster-demo", "SYMBL_APP_SECRET": secrets.token_urlsafe(24)}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with _environ(credentials):
+        server = LocalSymblServer(
+            app_id=credentials["SYMBL_APP_ID"], app_secret=credentials["SYMBL_APP_SECRET"], data_dir=data_dir
+        )
+        with server:
+            print(f"Symbl API:        local server at {server.base_url} (data in {data_dir})", file=out)
+            yield server.base_url
+
+
+def _definitions(base_url: str, recordings_dir: Path, warehouse_url: str, speakers: Path | None) -> Any:
+    from dagster import EnvVar
+
+    from symbl_dagster.pipeline import build_definitions
+    from symbl_dagster.resource import SymblResource
+    from symbl_dagster.storage import LocalRecordingStorage
+    from symbl_dagster.warehouse import WarehouseResource
+
+    return build_definitions(
+        symbl=SymblResource(app_id=EnvVar("SYMBL_APP_ID"), app_secret=EnvVar("SYMBL_APP_SECRET"), base_url=base_url),
+        # The sample recordings are complete files: no need to wait for them to settle.
+        recordings=LocalRecordingStorage(directory=str(recordings_dir), settle_seconds=0),
+        warehouse=WarehouseResource(url=warehouse_url),
+        speaker_directory_file=speakers,
+    )
+
+
+def _sensor_run_requests(defs: Any, instance: Any, out: TextIO) -> list[Any]:
+    """Tick the real sensor until it has nothing more, as the daemon would: partitions added, cursor kept in the
+    instance, and run requests whose run key already ran dropped."""
+    from dagster import build_sensor_context
+
+    from symbl_dagster.pipeline import SENSOR_NAME
+
+    sensor = defs.get_sensor_def(SENSOR_NAME)
+    storage = instance.run_storage
+    cursor = storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY)
+    requests: dict[str, Any] = {}
+    for _ in range(_MAX_TICKS):
+        context = build_sensor_context(
+            instance=instance, cursor=cursor, sensor_name=SENSOR_NAME, definitions=defs, resources=_resources(defs)
+        )
+        result = sensor.evaluate_tick(context)
+        for partitions_request in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(partitions_request.partitions_def_name, list(partitions_request.partition_keys))
+        for request in result.run_requests or []:
+            if not _already_ran(instance, request.run_key):
+                requests[request.run_key] = request
+        if result.cursor == cursor:
+            break
+        cursor = result.cursor
+        storage.set_cursor_values({CURSOR_KEY: cursor})
+        if not result.run_requests:
+            break
+    print(f"Sensor:           {len(requests)} recording(s) to process", file=out)
+    return list(requests.values())
+
+
+def _resources(defs: Any) -> dict[str, Any]:
+    return dict(defs.resources or {})
+
+
+def _already_ran(instance: Any, run_key: str | None) -> bool:
+    from dagster import DagsterRunStatus, RunsFilter
+
+    if not run_key:
+        return False
+    runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key}, statuses=[DagsterRunStatus.SUCCESS]), limit=1)
+    return bool(runs)
+
+
+def _unfinished_partitions(instance: Any, already: set[str]) -> list[Any]:
+    """Partitions whose latest run failed (an earlier demo was interrupted or a job failed): retried."""
+    from dagster import DagsterRunStatus, RunRequest, RunsFilter
+
+    from symbl_dagster.partitions import RECORDINGS_PARTITIONS
+    from symbl_dagster.pipeline import JOB_NAME
+
+    retries = []
+    for key in instance.get_dynamic_partitions(RECORDINGS_PARTITIONS.name):
+        if key in already:
+            continue
+        latest = instance.get_runs(filters=RunsFilter(job_name=JOB_NAME, tags={"dagster/partition": key}), limit=1)
+        if latest and latest[0].status != DagsterRunStatus.SUCCESS:
+            retries.append(RunRequest(partition_key=key, run_key=latest[0].tags.get(RUN_KEY_TAG), tags={}))
+    return retries
+
+
+def _materialize(
+    defs: Any, instance: Any, request: Any, plots_dir: Path, job_timeout: float, index: int, total: int, out: TextIO
+) -> RunOutcome:
+    from dagster import make_new_run_id
+
+    from symbl_dagster.pipeline import JOB_NAME, SENSOR_NAME
+
+    job = defs.resolve_job_def(JOB_NAME)
+    run_id = make_new_run_id()
+    tags = {**(request.tags or {}), "dagster/sensor_name": SENSOR_NAME}
+    if request.run_key:
+        tags[RUN_KEY_TAG] = request.run_key
+    run_config = {
+        "ops": {
+            "symbl_conversation": {"config": {"timeout_s": job_timeout}},
+            "speaker_sentiment_timeseries": {"config": {"plots_dir": str(plots_dir)}},
+        }
+    }
+    label = f"[{index}/{total}] {request.partition_key}"
+    print(f"\n{label}: run {run_id[:8]}", file=out)
+    result: dict[str, Any] = {}
+
+    def execute() -> None:
+        try:
+            result["value"] = job.execute_in_process(
+                instance=instance,
+                partition_key=request.partition_key,
+                run_id=run_id,
+                tags=tags,
+                run_config=run_config,
+                raise_on_error=False,
+            )
+        except Exception as exc:  # surfaced below; the run's own events hold the details
+            result["error"] = exc
+
+    worker = threading.Thread(target=execute, name=f"demo-run-{run_id[:8]}", daemon=True)
+    worker.start()
+    _follow_progress(instance, run_id, worker, out)
+    worker.join()
+    if "error" in result:
+        print(f"{label}: failed to run: {result['error']}", file=out)
+        return RunOutcome(request.partition_key, run_id, success=False)
+    success = result["value"].success
+    if not success:
+        for event in result["value"].all_events:
+            if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+                print(f"  {event.step_key} failed: {event.step_failure_data.error.message.strip()}", file=out)
+    print(f"{label}: {'done' if success else 'FAILED'}", file=out)
+    return RunOutcome(request.partition_key, run_id, success=success)
+
+
+def _follow_progress(instance: Any, run_id: str, worker: threading.Thread, out: TextIO) -> None:
+    """Print each step as it starts and ends, and a heartbeat while a step runs long (waiting for Symbl)."""
+    from dagster import DagsterEventType
+
+    seen = 0
+    running: dict[str, float] = {}
+    last_beat = time.monotonic()
+    while True:
+        alive = worker.is_alive()
+        events = instance.all_logs(run_id)
+        for record in events[seen:]:
+            event = record.dagster_event
+            if event is None or not event.step_key:
+                continue
+            if event.event_type == DagsterEventType.STEP_START:
+                running[event.step_key] = time.monotonic()
+                print(f"  {event.step_key} ...", file=out, flush=True)
+            elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+                started = running.pop(event.step_key, time.monotonic())
+                verdict = "ok" if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
+                print(f"  {event.step_key} {verdict} ({time.monotonic() - started:.1f} s)", file=out, flush=True)
+        seen = len(events)
+        if not alive:
+            return
+        if running and time.monotonic() - last_beat >= 10:
+            for step, started in running.items():
+                print(f"  {step} still running ({time.monotonic() - started:.0f} s)", file=out, flush=True)
+            last_beat = time.monotonic()
+        time.sleep(0.5)
+
+
+def _print_summary(warehouse_url: str, plots_dir: Path, out: TextIO) -> None:
+    """Per conversation and speaker, from what the warehouse holds now (the proof the load worked)."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from symbl_dagster.timeseries import speaker_summary
+
+    engine = sa.create_engine(warehouse_url)
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table("symbl_messages"):
+                print("\nThe warehouse holds no conversations yet.", file=out)
+                return
+            conversations = pd.read_sql(
+                sa.text("select recording_key, conversation_id, message_count from symbl_conversations order by recording_key"),
+                connection,
+            )
+            messages = pd.read_sql(sa.text("select * from symbl_messages"), connection)
+    finally:
+        engine.dispose()
+
+    print("\nPer-speaker summary (from the warehouse)", file=out)
+    for row in conversations.itertuples(index=False):
+        rows = messages[messages["recording_key"] == row.recording_key].drop(columns=["recording_key"])
+        print(f"\n{row.recording_key}  (conversation {row.conversation_id}, {row.message_count} messages)", file=out)
+        summary = speaker_summary(rows)
+        print(f"  {'speaker':<28} {'messages':>8} {'talk time':>10} {'mean polarity':>14}", file=out)
+        for speaker in summary.itertuples(index=False):
+            polarity = "n/a" if pd.isna(speaker.mean_polarity) else f"{speaker.mean_polarity:+.3f}"
+            print(
+                f"  {speaker.speaker_name:<28} {speaker.messages:>8} {_minutes(speaker.talk_time_s):>10} {polarity:>14}",
+                file=out,
+            )
+    safe_url = sa.engine.make_url(warehouse_url).render_as_string(hide_password=True)
+    print(f"\nPlots:     {plots_dir}", file=out)
+    print(f"Warehouse: {safe_url} (tables symbl_conversations, symbl_members, symbl_messages, symbl_speaker_timeseries)", file=out)
+
+
+def _minutes(seconds: float) -> str:
+    whole = int(round(seconds))
+    return f"{whole // 60}:{whole % 60:02d}"

@@ -54,7 +54,8 @@ class UploadBody:
         return self.length
 
     def read(self, size: int = -1) -> bytes:
-        chunk = self._stream.read(size if size and size > 0 else CHUNK_SIZE)
+        # The HTTP stack always asks for a block size; size=-1 keeps file semantics for other readers.
+        chunk = self._stream.read(size)
         if chunk:
             self._read_this_attempt += len(chunk)
             self._on_read(len(chunk))

@@ -40,7 +40,13 @@ from dagster import (
 )
 from pydantic import Field
 
-from symbl_dagster.errors import SymblError, SymblJobFailedError, SymblNotFoundError, SymblTimeoutError
+from symbl_dagster.errors import (
+    SymblError,
+    SymblJobFailedError,
+    SymblNotFoundError,
+    SymblSubmissionUncertainError,
+    SymblTimeoutError,
+)
 from symbl_dagster.partitions import RECORDINGS_PARTITIONS
 from symbl_dagster.plots import write_sentiment_plot
 from symbl_dagster.resource import SymblResource
@@ -459,8 +465,18 @@ def _submit(
             return submission.conversation_id, submission.job_id, "url"
         submit_file = client.submit_video_file if video else client.submit_audio_file
         with storage.open_recording(recording) as stream:
-            submission = submit_file(stream, content_type=recording.content_type, options=dict(options))
+            submission = submit_file(
+                stream, content_type=recording.content_type, options=dict(options), size=recording.size
+            )
         return submission.conversation_id, submission.job_id, "upload"
+    except SymblSubmissionUncertainError as exc:
+        raise Failure(
+            description=f"the submission of {recording.partition_key!r} may have reached Symbl but its answer was "
+            f"lost, so it was not resent: look for a conversation named {options.get('name')!r} before running "
+            f"again with force_resubmit ({exc})",
+            metadata={"recording/uri": recording.uri, "symbl/conversation_name": str(options.get("name"))},
+            allow_retries=False,
+        ) from exc
     except RecordingStorageError as exc:
         raise Failure(
             description=f"could not read recording {recording.partition_key!r}: {exc}",

@@ -192,38 +192,25 @@ def _definitions(base_url: str, recordings_dir: Path, warehouse_url: str, speake
 
 
 def _sensor_run_requests(defs: Any, instance: Any, out: TextIO) -> list[Any]:
-    """Tick the real sensor until it has nothing more, as the daemon would: partitions added, cursor kept in the
-    instance, and run requests whose run key already ran dropped."""
-    from dagster import build_sensor_context
+    """Tick the real sensor until it has nothing more, keeping its cursor in the instance as the daemon would,
+    and drop run requests whose run key already succeeded."""
+    from symbl_dagster.pipeline import evaluate_sensor_tick
 
-    from symbl_dagster.pipeline import SENSOR_NAME
-
-    sensor = defs.get_sensor_def(SENSOR_NAME)
     storage = instance.run_storage
     cursor = storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY)
     requests: dict[str, Any] = {}
     for _ in range(_MAX_TICKS):
-        context = build_sensor_context(
-            instance=instance, cursor=cursor, sensor_name=SENSOR_NAME, definitions=defs, resources=_resources(defs)
-        )
-        result = sensor.evaluate_tick(context)
-        for partitions_request in result.dynamic_partitions_requests or []:
-            instance.add_dynamic_partitions(partitions_request.partitions_def_name, list(partitions_request.partition_keys))
-        for request in result.run_requests or []:
+        run_requests, next_cursor = evaluate_sensor_tick(defs, instance, cursor)
+        for request in run_requests:
             if not _already_ran(instance, request.run_key):
                 requests[request.run_key] = request
-        if result.cursor == cursor:
-            break
-        cursor = result.cursor
-        storage.set_cursor_values({CURSOR_KEY: cursor})
-        if not result.run_requests:
+        if next_cursor is not None and next_cursor != cursor:
+            cursor = next_cursor
+            storage.set_cursor_values({CURSOR_KEY: cursor})
+        if not run_requests:
             break
     print(f"Sensor:           {len(requests)} recording(s) to process", file=out)
     return list(requests.values())
-
-
-def _resources(defs: Any) -> dict[str, Any]:
-    return dict(defs.resources or {})
 
 
 def _already_ran(instance: Any, run_key: str | None) -> bool:

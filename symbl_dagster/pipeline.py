@@ -12,9 +12,12 @@ from pathlib import Path
 
 from dagster import (
     AssetSelection,
+    DagsterInstance,
     DefaultSensorStatus,
     Definitions,
     EnvVar,
+    RunRequest,
+    build_sensor_context,
     define_asset_job,
 )
 
@@ -78,3 +81,18 @@ def definitions_from_env(environ: Mapping[str, str] | None = None) -> Definition
         speaker_directory_file=env.get("SYMBL_SPEAKER_DIRECTORY") or None,
         sensor_status=DefaultSensorStatus.RUNNING if sensor_running else DefaultSensorStatus.STOPPED,
     )
+
+
+def evaluate_sensor_tick(
+    defs: Definitions, instance: DagsterInstance, cursor: str | None
+) -> tuple[list[RunRequest], str | None]:
+    """One tick of the recordings sensor against ``instance``, as the daemon runs it: the new partitions are
+    added to the instance; returns the run requests and the next cursor (for callers that keep it themselves)."""
+    sensor = defs.get_sensor_def(SENSOR_NAME)
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, sensor_name=SENSOR_NAME, definitions=defs, resources=dict(defs.resources or {})
+    )
+    result = sensor.evaluate_tick(context)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys or []))
+    return list(result.run_requests or []), result.cursor

@@ -1,0 +1,51 @@
+"""Where recordings come from: a local folder or S3, behind one ``RecordingStorage`` interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from dagster_aws.s3 import S3Resource
+
+from symbl_dagster.storage.base import (
+    MEDIA_TYPES,
+    Recording,
+    RecordingChangedError,
+    RecordingNotFoundError,
+    RecordingStorage,
+    RecordingStorageError,
+    ScanResult,
+)
+from symbl_dagster.storage.local import LocalRecordingStorage
+from symbl_dagster.storage.s3 import S3RecordingStorage
+
+__all__ = [
+    "MEDIA_TYPES",
+    "LocalRecordingStorage",
+    "Recording",
+    "RecordingChangedError",
+    "RecordingNotFoundError",
+    "RecordingStorage",
+    "RecordingStorageError",
+    "S3RecordingStorage",
+    "ScanResult",
+    "recording_storage_from_uri",
+]
+
+
+def recording_storage_from_uri(uri: str, *, s3: S3Resource | None = None, **options: object) -> RecordingStorage:
+    """The storage for ``SYMBL_RECORDINGS_URI``: ``s3://bucket/prefix``, ``file:///dir`` or a plain folder path.
+
+    ``options`` are passed to the storage (e.g. ``settle_seconds``, ``sqs_queue_url``); ``s3`` defaults to an
+    ``S3Resource()`` that takes region and credentials from the usual AWS environment.
+    """
+    parsed = urlparse(uri)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise ValueError(f"recordings URI {uri!r} names no bucket: expected s3://bucket/prefix")
+        return S3RecordingStorage(s3=s3 or S3Resource(), bucket=parsed.netloc, prefix=parsed.path.lstrip("/"), **options)
+    if parsed.scheme == "file":
+        return LocalRecordingStorage(directory=unquote(parsed.path), **options)
+    if parsed.scheme in ("", ) or (len(parsed.scheme) == 1 and Path(uri).drive):  # a path (or a Windows drive)
+        return LocalRecordingStorage(directory=uri, **options)
+    raise ValueError(f"recordings URI {uri!r}: expected s3://bucket/prefix, file:///folder or a folder path")

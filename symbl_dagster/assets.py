@@ -7,7 +7,7 @@ and re-materializing replaces its rows. ``symbl_messages`` depends on ``symbl_me
 fetched after the speaker directory renamed the members.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads the asset functions' annotations at runtime.
 
 import base64
 import hashlib
@@ -34,7 +34,6 @@ from dagster import (
     MetadataValue,
     Output,
     TableColumn,
-    TableMetadataSet,
     TableSchema,
     asset,
 )
@@ -606,8 +605,10 @@ def _error_details(error: SymblError, *, status: str | None) -> dict[str, Any]:
 
 
 def _table_metadata(frame: pd.DataFrame) -> dict[str, Any]:
+    """Dagster's standard table keys (what ``TableMetadataSet`` writes; it is not exported by dagster 1.13),
+    shown in the UI as the row count and the column schema."""
     schema = TableSchema(columns=[TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()])
-    return dict(TableMetadataSet(row_count=len(frame), column_schema=schema))
+    return {"dagster/row_count": MetadataValue.int(len(frame)), "dagster/column_schema": MetadataValue.table_schema(schema)}
 
 
 def _markdown_table(frame: pd.DataFrame, rows: int) -> str:

@@ -22,7 +22,6 @@ from dagster import (
 )
 
 from symbl_dagster.assets import GROUP_NAME, build_symbl_assets
-from symbl_dagster.partitions import RECORDINGS_PARTITIONS
 from symbl_dagster.resource import SymblResource
 from symbl_dagster.sensors import build_recordings_sensor
 from symbl_dagster.storage import RecordingStorage, recording_storage_from_uri
@@ -48,7 +47,6 @@ def build_definitions(
     job = define_asset_job(
         JOB_NAME,
         selection=AssetSelection.groups(GROUP_NAME),
-        partitions_def=RECORDINGS_PARTITIONS,
         description="Submit one recording to Symbl, wait for it, and load its conversation into the warehouse.",
     )
     sensor = build_recordings_sensor(name=SENSOR_NAME, job=job, storage_key="recordings", default_status=sensor_status)
@@ -88,11 +86,16 @@ def evaluate_sensor_tick(
 ) -> tuple[list[RunRequest], str | None]:
     """One tick of the recordings sensor against ``instance``, as the daemon runs it: the new partitions are
     added to the instance; returns the run requests and the next cursor (for callers that keep it themselves)."""
-    sensor = defs.get_sensor_def(SENSOR_NAME)
-    context = build_sensor_context(
-        instance=instance, cursor=cursor, sensor_name=SENSOR_NAME, definitions=defs, resources=dict(defs.resources or {})
-    )
-    result = sensor.evaluate_tick(context)
+    sensor = defs.resolve_sensor_def(SENSOR_NAME)
+    with build_sensor_context(
+        instance=instance,
+        instance_ref=instance.get_ref(),
+        cursor=cursor,
+        sensor_name=SENSOR_NAME,
+        definitions=defs,
+        resources=dict(defs.resources or {}),
+    ) as context:
+        result = sensor.evaluate_tick(context)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys or []))
     return list(result.run_requests or []), result.cursor

@@ -16,6 +16,7 @@ import shutil
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -223,7 +224,8 @@ def _already_ran(instance: Any, run_key: str | None) -> bool:
 
 
 def _unfinished_partitions(instance: Any, already: set[str]) -> list[Any]:
-    """Partitions whose latest run failed (an earlier demo was interrupted or a job failed): retried."""
+    """Known partitions without a successful run (an earlier demo failed or was interrupted): run again. Their
+    submissions reuse any Symbl job that did not fail, so this never duplicates work."""
     from dagster import DagsterRunStatus, RunRequest, RunsFilter
 
     from symbl_dagster.partitions import RECORDINGS_PARTITIONS
@@ -233,25 +235,28 @@ def _unfinished_partitions(instance: Any, already: set[str]) -> list[Any]:
     for key in instance.get_dynamic_partitions(RECORDINGS_PARTITIONS.name):
         if key in already:
             continue
-        latest = instance.get_runs(filters=RunsFilter(job_name=JOB_NAME, tags={"dagster/partition": key}), limit=1)
-        if latest and latest[0].status != DagsterRunStatus.SUCCESS:
-            retries.append(RunRequest(partition_key=key, run_key=latest[0].tags.get(RUN_KEY_TAG), tags={}))
+        succeeded = instance.get_runs(
+            filters=RunsFilter(job_name=JOB_NAME, tags={"dagster/partition": key}, statuses=[DagsterRunStatus.SUCCESS]),
+            limit=1,
+        )
+        if not succeeded:
+            retries.append(RunRequest(partition_key=key))
     return retries
 
 
 def _materialize(
     defs: Any, instance: Any, request: Any, plots_dir: Path, job_timeout: float, index: int, total: int, out: TextIO
 ) -> RunOutcome:
-    from dagster import make_new_run_id
-
     from symbl_dagster.pipeline import JOB_NAME, SENSOR_NAME
 
     job = defs.resolve_job_def(JOB_NAME)
-    run_id = make_new_run_id()
+    run_id = str(uuid.uuid4())  # known up front so progress can follow the run's events
     tags = {**(request.tags or {}), "dagster/sensor_name": SENSOR_NAME}
     if request.run_key:
         tags[RUN_KEY_TAG] = request.run_key
     run_config = {
+        # The demo prints its own progress; the full event log stays in the instance (`dagster dev` shows it).
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
         "ops": {
             "symbl_conversation": {"config": {"timeout_s": job_timeout}},
             "speaker_sentiment_timeseries": {"config": {"plots_dir": str(plots_dir)}},

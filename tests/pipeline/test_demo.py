@@ -67,7 +67,7 @@ def test_demo_processes_recordings_once_and_reruns_idempotently(sample_recording
     ("args", "env", "message"),
     [
         (["--recordings", "/nonexistent/recordings"], {}, "does not exist"),
-        (["--symbl-url", "http://127.0.0.1:9"], {"SYMBL_APP_ID": "", "SYMBL_APP_SECRET": ""}, "SYMBL_APP_ID"),
+        (["--recordings", ".", "--symbl-url", "http://127.0.0.1:9"], {"SYMBL_APP_ID": "", "SYMBL_APP_SECRET": ""}, "SYMBL_APP_ID"),
     ],
 )
 def test_demo_rejects_bad_settings_clearly(args: list[str], env: dict[str, str], message: str, tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -170,7 +170,6 @@ class ConversationRecord:
     start_time: datetime | None
     end_time: datetime | None
     job_status: str
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def conversation_id(self) -> str:

@@ -296,32 +296,33 @@ def _materialize(
 
 
 def _follow_progress(instance: Any, run_id: str, worker: threading.Thread, out: TextIO) -> None:
-    """Print each step as it starts and ends, and a heartbeat while a step runs long (waiting for Symbl)."""
+    """Print each step as it starts and ends (timed from the run's own events), and a heartbeat every 10 s
+    while a step runs long, such as waiting for the Symbl job."""
     from dagster import DagsterEventType
 
     seen = 0
-    running: dict[str, float] = {}
+    started_at: dict[str, float] = {}
     last_beat = time.monotonic()
     while True:
         alive = worker.is_alive()
-        events = instance.all_logs(run_id)
-        for record in events[seen:]:
+        records = instance.all_logs(run_id)
+        for record in records[seen:]:
             event = record.dagster_event
             if event is None or not event.step_key:
                 continue
             if event.event_type == DagsterEventType.STEP_START:
-                running[event.step_key] = time.monotonic()
+                started_at[event.step_key] = record.timestamp
                 print(f"  {event.step_key} ...", file=out, flush=True)
             elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-                started = running.pop(event.step_key, time.monotonic())
+                elapsed = record.timestamp - started_at.pop(event.step_key, record.timestamp)
                 verdict = "ok" if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
-                print(f"  {event.step_key} {verdict} ({time.monotonic() - started:.1f} s)", file=out, flush=True)
-        seen = len(events)
+                print(f"  {event.step_key} {verdict} ({elapsed:.1f} s)", file=out, flush=True)
+        seen = len(records)
         if not alive:
             return
-        if running and time.monotonic() - last_beat >= 10:
-            for step, started in running.items():
-                print(f"  {step} still running ({time.monotonic() - started:.0f} s)", file=out, flush=True)
+        if started_at and time.monotonic() - last_beat >= 10:
+            for step, started in started_at.items():
+                print(f"  {step} still running ({time.time() - started:.0f} s)", file=out, flush=True)
             last_beat = time.monotonic()
         time.sleep(0.5)
 
@@ -352,15 +353,16 @@ def _print_summary(warehouse_url: str, plots_dir: Path, out: TextIO) -> None:
         rows = messages[messages["recording_key"] == row.recording_key].drop(columns=["recording_key"])
         print(f"\n{row.recording_key}  (conversation {row.conversation_id}, {row.message_count} messages)", file=out)
         summary = speaker_summary(rows)
-        print(f"  {'speaker':<28} {'messages':>8} {'talk time':>10} {'mean polarity':>14}", file=out)
+        print(f"  {'speaker':<28} {'messages':>8} {'talk (m:ss)':>11} {'mean polarity':>14}", file=out)
         for speaker in summary.itertuples(index=False):
             polarity = "n/a" if pd.isna(speaker.mean_polarity) else f"{speaker.mean_polarity:+.3f}"
             print(
-                f"  {speaker.speaker_name:<28} {speaker.messages:>8} {_minutes(speaker.talk_time_s):>10} {polarity:>14}",
+                f"  {speaker.speaker_name:<28} {speaker.messages:>8} {_minutes(speaker.talk_time_s):>11} {polarity:>14}",
                 file=out,
             )
     safe_url = sa.engine.make_url(warehouse_url).render_as_string(hide_password=True)
-    print(f"\nPlots:     {plots_dir}", file=out)
+    plots = sorted(plots_dir.glob("*.png")) if plots_dir.is_dir() else []
+    print(f"\nPlots:     {plots_dir} ({len(plots)} PNG: {', '.join(plot.name for plot in plots)})", file=out)
     print(f"Warehouse: {safe_url} (tables symbl_conversations, symbl_members, symbl_messages, symbl_speaker_timeseries)", file=out)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from symbl_dagster.timeseries import NEUTRAL_BAND, TIMESERIES_COLUMNS
 
@@ -51,6 +51,7 @@ def render_sentiment_plot(timeseries: pd.DataFrame, *, title: str, window_s: flo
     axes.set_ylim(-1.05, 1.05)
     axes.set_xlabel("conversation time (m:ss)")
     axes.set_ylabel("sentiment polarity (-1 negative … 1 positive)")
+    axes.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 3, 5, 6, 10], integer=True))  # whole seconds
     axes.xaxis.set_major_formatter(FuncFormatter(_minutes_seconds))
     axes.set_title(f"{title}\npoints: messages · lines: rolling mean over {window_s:g} s", fontsize=11)
     axes.grid(True, axis="x", color="0.92")

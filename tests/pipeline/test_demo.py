@@ -16,7 +16,8 @@ TABLES = ("symbl_conversations", "symbl_members", "symbl_messages", "symbl_speak
 
 
 def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})}
+    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    environment = {**os.environ, "PYTHONPATH": python_path, **(env or {})}
     environment.pop("DAGSTER_HOME", None)
     return subprocess.run(
         [sys.executable, "-m", "symbl_dagster.cli", "demo", *args],
@@ -31,6 +32,12 @@ def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 def table_counts(database: Path) -> dict[str, int]:
     with sqlite3.connect(database) as connection:
         return {table: connection.execute(f"select count(*) from {table}").fetchone()[0] for table in TABLES}
+
+
+def server_job_count(database: Path) -> int:
+    """Jobs the demo's local server has accepted (its SQLite store persists in the output folder)."""
+    with sqlite3.connect(database) as connection:
+        return connection.execute("select count(*) from jobs").fetchone()[0]
 
 
 def test_demo_processes_recordings_once_and_reruns_idempotently(sample_recording: Path, tmp_path: Path) -> None:
@@ -52,14 +59,15 @@ def test_demo_processes_recordings_once_and_reruns_idempotently(sample_recording
     counts = table_counts(warehouse)
     assert counts["symbl_conversations"] == 1 and counts["symbl_messages"] > 0
     assert (output / "dagster_home" / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()
-    server_db = output / "symbl_server" / "symbl.sqlite3"
-    assert server_db.is_file()
+    jobs = server_job_count(output / "symbl_server" / "symbl.sqlite3")
+    assert jobs == 1
 
     second = run_demo("--recordings", str(recordings), "--output", str(output))
     assert second.returncode == 0, second.stdout + second.stderr
     assert "Sensor:           0 recording(s) to process" in second.stdout
     assert "Nothing new" in second.stdout
     assert table_counts(warehouse) == counts
+    assert server_job_count(output / "symbl_server" / "symbl.sqlite3") == jobs  # no new Symbl job
     assert "Speaker 1" in second.stdout  # the summary still shows what the warehouse holds
 
 

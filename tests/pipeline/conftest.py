@@ -59,6 +59,7 @@ class Pipeline:
     warehouse_url: str
     plots_dir: Path
     speaker_directory_file: Path | None = None
+    warehouse_schema: str | None = None
     cursor: str | None = None
 
     @property
@@ -66,7 +67,7 @@ class Pipeline:
         return build_definitions(
             symbl=self.server.resource(),
             recordings=LocalRecordingStorage(directory=str(self.recordings_dir), settle_seconds=0),
-            warehouse=WarehouseResource(url=self.warehouse_url),
+            warehouse=WarehouseResource(url=self.warehouse_url, db_schema=self.warehouse_schema),
             speaker_directory_file=self.speaker_directory_file,
         )
 
@@ -94,7 +95,7 @@ class Pipeline:
         )
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.warehouse_url)
+        return Warehouse(self.warehouse_url, schema=self.warehouse_schema)
 
 
 def shortest_sample() -> Path:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from typing import TYPE_CHECKING
 
 from dagster import AssetKey, ExecuteInProcessResult, instance_for_test
@@ -164,9 +166,31 @@ def test_speaker_directory_renames_members_and_shows_downstream(pipeline: Pipeli
     assert "Speaker 1" not in speakers and speakers <= set(members["name"])
     assert set(warehouse.read_table("symbl_speaker_timeseries", key)["speaker_name"]) <= {"Alice Agent", "Bob Buyer"}
 
-    # Applying the same directory again changes nothing.
-    result = pipeline.run(key, {"symbl_members": {"speakers": {"Speaker 1": {"name": "Alice Agent"}}}})
-    assert materialization(result, "symbl_members")["speaker_directory/updated_members"] == []
+
+@pytest.mark.postgres
+def test_the_same_recording_loads_into_postgresql(
+    pipeline: Pipeline, first_run: ExecuteInProcessResult, postgres_url: str
+) -> None:
+    """The frames' types survive a real PostgreSQL warehouse (its COPY path)."""
+    key = partition_key_of(pipeline)
+    schema = f"pipeline_test_{secrets.token_hex(4)}"
+    sqlite_url = pipeline.warehouse_url
+    pipeline.warehouse_url, pipeline.warehouse_schema = postgres_url, schema
+    try:
+        result = pipeline.run(key)
+        assert result.success
+        counts = pipeline.warehouse().row_counts(key)
+        assert counts["symbl_messages"] == materialization(result, "symbl_messages")["dagster/row_count"]
+        assert counts["symbl_conversations"] == 1
+        messages = pipeline.warehouse().read_table("symbl_messages", key)
+        assert str(messages["start_time"].dt.tz) == "UTC" and messages["polarity"].between(-1, 1).all()
+    finally:
+        pipeline.warehouse().drop_tables()
+        engine = sa.create_engine(postgres_url)
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'drop schema if exists "{schema}" cascade'))
+        engine.dispose()
+        pipeline.warehouse_url, pipeline.warehouse_schema = sqlite_url, None
 
 
 def test_changed_recording_is_processed_again(pipeline: Pipeline, first_run: ExecuteInProcessResult) -> None:

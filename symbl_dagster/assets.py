@@ -21,9 +21,6 @@ from typing import Any
 
 import pandas as pd
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetRecordsFilter,
@@ -33,12 +30,19 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     Output,
-    TableColumn,
-    TableSchema,
     asset,
 )
 from pydantic import Field
 
+from symbl_dagster.checks import (
+    MESSAGE_CHECK_SPECS,
+    MESSAGES,
+    TIMESERIES,
+    TIMESERIES_CHECK_SPECS,
+    check_every_message_has_speaker,
+    check_polarity_in_range,
+    check_warehouse_row_counts,
+)
 from symbl_dagster.errors import (
     SymblError,
     SymblJobFailedError,
@@ -46,6 +50,7 @@ from symbl_dagster.errors import (
     SymblSubmissionUncertainError,
     SymblTimeoutError,
 )
+from symbl_dagster.metadata import markdown_table, table_metadata
 from symbl_dagster.partitions import RECORDINGS_PARTITIONS
 from symbl_dagster.plots import write_sentiment_plot
 from symbl_dagster.resource import SymblResource
@@ -65,13 +70,7 @@ GROUP_NAME = "symbl"
 SUBMISSION = AssetKey("symbl_submission")
 CONVERSATION = AssetKey("symbl_conversation")
 MEMBERS = AssetKey("symbl_members")
-MESSAGES = AssetKey("symbl_messages")
-TIMESERIES = AssetKey("speaker_sentiment_timeseries")
 ASSET_KEYS = (SUBMISSION, CONVERSATION, MEMBERS, MESSAGES, TIMESERIES)
-
-CHECK_EVERY_MESSAGE_HAS_SPEAKER = "every_message_has_a_speaker"
-CHECK_POLARITY_IN_RANGE = "polarity_in_range"
-CHECK_WAREHOUSE_ROW_COUNTS = "warehouse_row_counts_match"
 
 # Metadata keys read back by later runs (the submission's memory of what it already sent).
 META_CONVERSATION_ID = "symbl/conversation_id"
@@ -338,8 +337,8 @@ def build_symbl_assets(
                 "speaker_directory/updated_members": MetadataValue.json(
                     [{"member_id": u.member_id, "from": u.old_name, "to": u.name} for u in updates]
                 ),
-                **_table_metadata(frame),
-                "preview": MetadataValue.md(_markdown_table(frame, _PREVIEW_ROWS)),
+                **table_metadata(frame),
+                "preview": MetadataValue.md(markdown_table(frame, _PREVIEW_ROWS)),
                 **_usage_since(client, usage_before),
             },
         )
@@ -350,10 +349,7 @@ def build_symbl_assets(
         partitions_def=RECORDINGS_PARTITIONS,
         kinds={"symbl", "pandas"},
         deps=[MEMBERS],
-        check_specs=[
-            AssetCheckSpec(CHECK_EVERY_MESSAGE_HAS_SPEAKER, asset=MESSAGES, description="Diarization labelled every message."),
-            AssetCheckSpec(CHECK_POLARITY_IN_RANGE, asset=MESSAGES, description="Every polarity score is within [-1, 1]."),
-        ],
+        check_specs=MESSAGE_CHECK_SPECS,
         description="Every message with its speaker, timing and sentiment polarity, fetched after the members "
         "were renamed.",
     )
@@ -370,26 +366,20 @@ def build_symbl_assets(
             frame,
             metadata={
                 META_CONVERSATION_ID: MetadataValue.text(conversation_id),
-                **_table_metadata(frame),
-                "preview": MetadataValue.md(_markdown_table(frame, _PREVIEW_ROWS)),
+                **table_metadata(frame),
+                "preview": MetadataValue.md(markdown_table(frame, _PREVIEW_ROWS)),
                 **_usage_since(client, usage_before),
             },
         )
-        yield _check_every_message_has_speaker(frame)
-        yield _check_polarity_in_range(frame)
+        yield check_every_message_has_speaker(frame)
+        yield check_polarity_in_range(frame)
 
     @asset(
         key=TIMESERIES,
         group_name=group_name,
         partitions_def=RECORDINGS_PARTITIONS,
         kinds={"pandas", "sql"},
-        check_specs=[
-            AssetCheckSpec(
-                CHECK_WAREHOUSE_ROW_COUNTS,
-                asset=TIMESERIES,
-                description="The warehouse holds exactly the rows this run computed for the recording.",
-            )
-        ],
+        check_specs=TIMESERIES_CHECK_SPECS,
         description="Each speaker's polarity over conversation time with a trailing rolling mean, plotted, and "
         "the recording's four warehouse tables replaced in one transaction.",
     )
@@ -432,10 +422,10 @@ def build_symbl_assets(
 
         metadata: dict[str, Any] = {
             META_CONVERSATION_ID: MetadataValue.text(submission.conversation_id),
-            **_table_metadata(series),
+            **table_metadata(series),
             "plot": MetadataValue.path(str(plot_path)),
-            "speaker_summary": MetadataValue.md(_markdown_table(summary, len(summary))),
-            "preview": MetadataValue.md(_markdown_table(series, config.preview_rows)),
+            "speaker_summary": MetadataValue.md(markdown_table(summary, len(summary))),
+            "preview": MetadataValue.md(markdown_table(series, config.preview_rows)),
             "rolling_window_s": MetadataValue.float(float(config.rolling_window_s)),
             "warehouse/rows_loaded": MetadataValue.json(dict(loaded)),
         }
@@ -444,7 +434,7 @@ def build_symbl_assets(
             metadata["plot_preview"] = MetadataValue.md(f"![speaker sentiment](data:image/png;base64,{encoded})")
         return MaterializeResult(
             metadata=metadata,
-            check_results=[_check_row_counts(frames, loaded, stored)],
+            check_results=[check_warehouse_row_counts(frames, loaded, stored)],
         )
 
     return [symbl_submission, symbl_conversation, symbl_members, symbl_messages, speaker_sentiment_timeseries]
@@ -525,59 +515,6 @@ def _speaker_directory(path: Path | None, partition_key: str, config: MembersCon
     return directory
 
 
-def _check_every_message_has_speaker(messages: pd.DataFrame) -> AssetCheckResult:
-    missing = messages[messages["speaker_id"].isna() | messages["speaker_name"].isna()]
-    return AssetCheckResult(
-        check_name=CHECK_EVERY_MESSAGE_HAS_SPEAKER,
-        asset_key=MESSAGES,
-        passed=missing.empty,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "messages": len(messages),
-            "messages_without_speaker": len(missing),
-            "sample_message_ids": MetadataValue.json(missing["message_id"].head(10).tolist()),
-        },
-    )
-
-
-def _check_polarity_in_range(messages: pd.DataFrame) -> AssetCheckResult:
-    scored = messages["polarity"].dropna()
-    outside = messages.loc[scored[(scored < -1) | (scored > 1)].index]
-    return AssetCheckResult(
-        check_name=CHECK_POLARITY_IN_RANGE,
-        asset_key=MESSAGES,
-        passed=outside.empty,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "scored_messages": len(scored),
-            "unscored_messages": int(messages["polarity"].isna().sum()),
-            "out_of_range": len(outside),
-            "sample_message_ids": MetadataValue.json(outside["message_id"].head(10).tolist()),
-        },
-    )
-
-
-def _check_row_counts(
-    frames: Mapping[str, pd.DataFrame], loaded: Mapping[str, int], stored: Mapping[str, int]
-) -> AssetCheckResult:
-    expected = {table: len(frame) for table, frame in frames.items()}
-    mismatched = sorted(
-        table for table in expected if loaded.get(table) != expected[table] or stored.get(table) != expected[table]
-    )
-    return AssetCheckResult(
-        check_name=CHECK_WAREHOUSE_ROW_COUNTS,
-        asset_key=TIMESERIES,
-        passed=not mismatched,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "expected": MetadataValue.json(expected),
-            "loaded": MetadataValue.json(dict(loaded)),
-            "in_warehouse": MetadataValue.json(dict(stored)),
-            "mismatched_tables": MetadataValue.json(mismatched),
-        },
-    )
-
-
 def _fingerprint(options: Mapping[str, Any]) -> str:
     """Stable digest of the submission options: equal options, equal fingerprint."""
     return hashlib.sha256(json.dumps(options, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
@@ -601,39 +538,6 @@ def _error_details(error: SymblError, *, status: str | None) -> dict[str, Any]:
         "http_status": error.status,
         "request": f"{error.method} {error.path}" if error.method else None,
     }
-
-
-def _table_metadata(frame: pd.DataFrame) -> dict[str, Any]:
-    """Dagster's standard table keys (what ``TableMetadataSet`` writes; it is not exported by dagster 1.13),
-    shown in the UI as the row count and the column schema."""
-    schema = TableSchema(columns=[TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()])
-    return {"dagster/row_count": MetadataValue.int(len(frame)), "dagster/column_schema": MetadataValue.table_schema(schema)}
-
-
-def _markdown_table(frame: pd.DataFrame, rows: int) -> str:
-    """A small GitHub-flavoured markdown table of the first ``rows`` rows (pipes escaped, long text cut)."""
-    if frame.empty or rows == 0:
-        return f"_{len(frame)} rows_"
-    head = frame.head(rows)
-    lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + " --- |" * len(head.columns)]
-    for _, row in head.iterrows():
-        lines.append("| " + " | ".join(_cell(value) for value in row) + " |")
-    if len(frame) > rows:
-        lines.append(f"\n_first {rows} of {len(frame)} rows_")
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, float):
-        text = f"{value:.3f}"
-    elif isinstance(value, pd.Timestamp):
-        text = value.isoformat(timespec="milliseconds")
-    else:
-        text = str(value)
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _iso(value: datetime | None) -> str:

@@ -19,15 +19,8 @@ from typing import TYPE_CHECKING
 from dagster import AssetKey, ExecuteInProcessResult, instance_for_test
 from PIL import Image
 
-from symbl_dagster.assets import (
-    SubmissionConfig,
-    _fingerprint,
-    CHECK_EVERY_MESSAGE_HAS_SPEAKER,
-    CHECK_POLARITY_IN_RANGE,
-    CHECK_WAREHOUSE_ROW_COUNTS,
-    META_CONVERSATION_ID,
-    META_JOB_ID,
-)
+from symbl_dagster.assets import META_CONVERSATION_ID, META_JOB_ID, SubmissionConfig, _fingerprint
+from symbl_dagster.checks import CHECK_EVERY_MESSAGE_HAS_SPEAKER, CHECK_POLARITY_IN_RANGE, CHECK_WAREHOUSE_ROW_COUNTS
 from symbl_dagster.timeseries import MEMBER_COLUMNS, MESSAGE_COLUMNS, TIMESERIES_COLUMNS
 
 if TYPE_CHECKING:  # the fixtures' types, defined in this folder's conftest.py

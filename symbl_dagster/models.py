@@ -8,6 +8,7 @@ trackers answer, ``percent`` vs ``percentage``, the several ``from`` shapes). Ti
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ def _float(value: object) -> float | None:
 
 def _int(value: object) -> int | None:
     number = _float(value)
-    return int(number) if number is not None else None
+    return int(number) if number is not None and math.isfinite(number) else None
 
 
 def _str(value: object) -> str | None:

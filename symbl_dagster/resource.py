@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Optional
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from symbl_dagster.client import DEFAULT_BASE_URL, SymblClient, read_symbl_conf
@@ -61,6 +61,11 @@ class SymblResource(ConfigurableResource):
             if self._client is None:
                 self._client = SymblClient(*self._credentials(), self.base_url, **self._client_settings())
             return self._client
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        """Close the pooled connections when the run is done (the client would reopen them if used again)."""
+        if self._client is not None:
+            self._client.close()
 
     def _credentials(self) -> tuple[str, str]:
         if self.app_id and self.app_secret:

@@ -7,18 +7,17 @@ are serialized (PostgreSQL: a transaction-scoped advisory lock on the recording 
 IMMEDIATE``), so two concurrent loads of one recording leave exactly one copy, while different recordings
 load side by side on PostgreSQL.
 
-The bulk path on PostgreSQL is ``COPY ... FROM STDIN`` in text format, built column-wise from the frames
-(vectorised, streamed in chunks so the server ingests while the next chunk is encoded); other databases
-get a chunked multi-row ``executemany``. Never row at a time.
+The bulk path on PostgreSQL (psycopg 3) is ``COPY ... FROM STDIN (FORMAT BINARY)``, built column-wise from
+the frames with numpy (no per-value Python formatting) and streamed in chunks, so the server ingests one chunk
+while the next is encoded; other databases get a chunked multi-row ``executemany``. Never row at a time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -47,6 +46,10 @@ class WarehouseError(Exception):
 
 class FrameValidationError(WarehouseError, ValueError):
     """A frame does not match its table; raised before anything in the database is touched."""
+
+
+class WarehouseLoadError(WarehouseError):
+    """The database refused a load; its transaction was rolled back, so the previous rows are intact."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ _MAX_PREFIX_LENGTH = 20  # keeps the longest index name within PostgreSQL's 63-c
 _PREFIX_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
 _NAIVE_UTC_DIALECTS = frozenset({"sqlite", "mysql", "mariadb"})
 _UTC = dt.timezone.utc
+_INT32_MAX = 2**31 - 1
 
 
 class UTCDateTime(sa.TypeDecorator[dt.datetime]):
@@ -170,7 +174,7 @@ _SQL_TYPES: Mapping[ColumnKind, Any] = {
 
 
 def build_tables(metadata: sa.MetaData, table_prefix: str = "") -> dict[str, sa.Table]:
-    """The four warehouse tables (keyed by their logical name), with indexes on recording and conversation."""
+    """The four warehouse tables (keyed by their logical name), indexed on (recording_key, conversation_id)."""
     tables = {}
     for name, spec in TABLE_SPECS.items():
         physical = f"{table_prefix}{name}"
@@ -179,8 +183,9 @@ def build_tables(metadata: sa.MetaData, table_prefix: str = "") -> dict[str, sa.
             metadata,
             sa.Column(RECORDING_KEY, sa.Text, nullable=False),
             *(sa.Column(c.name, _SQL_TYPES[c.kind](), nullable=c.nullable) for c in spec.columns),
-            sa.Index(f"ix_{physical}_recording_key", RECORDING_KEY),
-            sa.Index(f"ix_{physical}_conversation_id", "conversation_id"),
+            # One composite index serves both lookups by recording and by recording + conversation; a second
+            # single-column index would nearly double the cost of every bulk load (bench/warehouse_load.py).
+            sa.Index(f"ix_{physical}_recording", RECORDING_KEY, "conversation_id"),
         )
     return tables
 
@@ -243,6 +248,8 @@ def _validate_integer(series: pd.Series, missing: np.ndarray) -> tuple[np.ndarra
     fractional = (floats != np.floor(floats)) | ~np.isfinite(floats)
     if fractional.any():
         return floats, f"expected an integer, got {_first_offender(series, pd.Series(~fractional))}"
+    if np.abs(floats).max(initial=0) > _INT32_MAX:
+        return floats, f"integer out of range (the column is a 32-bit INTEGER): {int(np.abs(floats).max())}"
     return floats.astype("int64"), None
 
 
@@ -295,6 +302,8 @@ def _validate_frame(table_name: str, recording_key: str, frame: object) -> tuple
     for column_spec in spec.columns:
         series = frame[column_spec.name].reset_index(drop=True)
         missing = series.isna().to_numpy(dtype=bool)
+        if missing.all():  # an all-NULL column is valid whatever dtype pandas gave it (None, NaN, NaT)
+            series = pd.Series([None] * len(series), dtype=object)
         values, problem = _VALIDATORS[column_spec.kind](series, missing)
         if problem is None and not column_spec.nullable and missing.any():
             problem = f"{int(missing.sum())} missing value(s), first at row {int(np.flatnonzero(missing)[0])}; NULL is not allowed"
@@ -330,70 +339,72 @@ def validate_frames(recording_key: str, frames: Mapping[str, pd.DataFrame]) -> l
 # --------------------------------------------------------------------------------------------------------------
 # Bulk writers
 
-_COPY_SPECIALS = ("\\", "\t", "\n", "\r")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_COPY_NULL = "\\N"
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z, PostgreSQL's timestamp origin, in Unix microseconds
+_COPY_TYPES: Mapping[ColumnKind, str] = {"text": "text", "timestamp": "int8", "float": "float8", "integer": "int4"}
+"""Binary COPY carries each field in its column's wire format; a timestamptz is int64 microseconds since
+2000-01-01 UTC, so timestamps travel as int8 and no datetime object is ever built."""
 
 
-def _copy_fields(column: _Column, start: int, stop: int) -> list[str]:
-    """One column of a chunk in PostgreSQL's COPY text format (timestamps as UTC; the session zone is UTC)."""
+def _with_nulls(items: list[Any], missing: np.ndarray) -> list[Any]:
+    for position in np.flatnonzero(missing).tolist():
+        items[position] = None
+    return items
+
+
+def _copy_values(column: _Column, start: int, stop: int) -> list[Any]:
     values = column.values[start:stop]
-    if column.spec.kind == "text":
-        fields = values.tolist()
-        joined = "".join(fields)
-        if any(special in joined for special in _COPY_SPECIALS):
-            fields = [field.translate(_COPY_ESCAPES) for field in fields]
-    elif column.spec.kind == "timestamp":
-        fields = np.datetime_as_string(values, unit="us").tolist()
-    else:
-        fields = list(map(repr, values.tolist()))
-    for position in np.flatnonzero(column.missing[start:stop]).tolist():
-        fields[position] = _COPY_NULL
-    return fields
-
-
-def _copy_chunks(batch: _Batch, chunk_rows: int = COPY_CHUNK_ROWS) -> Iterator[bytes]:
-    key_field = batch.recording_key.translate(_COPY_ESCAPES)
-    for start in range(0, batch.row_count, chunk_rows):
-        stop = min(start + chunk_rows, batch.row_count)
-        fields = [[key_field] * (stop - start)] + [_copy_fields(c, start, stop) for c in batch.columns]
-        yield ("\n".join(map("\t".join, zip(*fields))) + "\n").encode("utf-8")
+    if column.spec.kind == "timestamp":
+        values = values.view("int64") - _PG_EPOCH_US
+    return _with_nulls(values.tolist(), column.missing[start:stop])
 
 
 def _python_values(column: _Column, start: int, stop: int) -> list[Any]:
     values = column.values[start:stop]
     if column.spec.kind == "timestamp":
-        items: list[Any] = pd.DatetimeIndex(values).tz_localize(_UTC).to_pydatetime().tolist()
-    else:
-        items = values.tolist()
-    for position in np.flatnonzero(column.missing[start:stop]).tolist():
-        items[position] = None
-    return items
+        return _with_nulls(pd.DatetimeIndex(values).tz_localize(_UTC).to_pydatetime().tolist(), column.missing[start:stop])
+    return _with_nulls(values.tolist(), column.missing[start:stop])
+
+
+def _row_chunks(batch: _Batch, values: Callable[[_Column, int, int], list[Any]], chunk_rows: int) -> Iterator[list[tuple]]:
+    """The batch's rows (recording_key first), a bounded chunk at a time, built column-wise."""
+    for start in range(0, batch.row_count, chunk_rows):
+        stop = min(start + chunk_rows, batch.row_count)
+        columns = [[batch.recording_key] * (stop - start)] + [values(column, start, stop) for column in batch.columns]
+        yield list(zip(*columns))
+
+
+def copy_types(batch: _Batch) -> list[str]:
+    """The binary COPY field types for `copy_rows`, recording_key first."""
+    return ["text"] + [_COPY_TYPES[column.spec.kind] for column in batch.columns]
+
+
+def copy_rows(batch: _Batch, chunk_rows: int = COPY_CHUNK_ROWS) -> Iterator[tuple]:
+    """The batch's rows as Python values for psycopg's binary COPY (see `copy_types`)."""
+    for chunk in _row_chunks(batch, _copy_values, chunk_rows):
+        yield from chunk
 
 
 def _insert_rows(connection: sa.Connection, table: sa.Table, batch: _Batch) -> None:
     """Chunked multi-row executemany for databases without a COPY path."""
     names = [RECORDING_KEY] + [c.spec.name for c in batch.columns]
-    for start in range(0, batch.row_count, INSERT_CHUNK_ROWS):
-        stop = min(start + INSERT_CHUNK_ROWS, batch.row_count)
-        columns = [[batch.recording_key] * (stop - start)] + [_python_values(c, start, stop) for c in batch.columns]
-        connection.execute(table.insert(), [dict(zip(names, row)) for row in zip(*columns)])
+    for chunk in _row_chunks(batch, _python_values, INSERT_CHUNK_ROWS):
+        connection.execute(table.insert(), [dict(zip(names, row)) for row in chunk])
 
 
 def _copy_rows(connection: sa.Connection, table: sa.Table, batch: _Batch) -> None:
-    """COPY FROM STDIN on the transaction's own DBAPI connection (psycopg 3 or psycopg2)."""
+    """Binary COPY FROM STDIN on the transaction's own psycopg 3 connection, formatted by psycopg's C code."""
+    from psycopg.copy import QueuedLibpqWriter  # psycopg 3 is only needed for PostgreSQL
+
     preparer = connection.dialect.identifier_preparer
     column_list = ", ".join(preparer.quote(name) for name in [RECORDING_KEY, *(c.spec.name for c in batch.columns)])
-    statement = f"COPY {preparer.format_table(table)} ({column_list}) FROM STDIN"
+    statement = f"COPY {preparer.format_table(table)} ({column_list}) FROM STDIN (FORMAT BINARY)"
     dbapi_connection: Any = connection.connection.dbapi_connection
     with dbapi_connection.cursor() as cursor:
-        if connection.dialect.driver == "psycopg":
-            with cursor.copy(statement) as copy:
-                for chunk in _copy_chunks(batch):
-                    copy.write(chunk)
-        else:
-            for chunk in _copy_chunks(batch):
-                cursor.copy_expert(statement, io.BytesIO(chunk))
+        # The queued writer sends from a worker thread, so the server ingests while further rows are formatted.
+        with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+            copy.set_types(copy_types(batch))
+            for row in copy_rows(batch):
+                copy.write_row(row)
 
 
 def _advisory_key(*parts: str) -> int:
@@ -433,7 +444,7 @@ class Warehouse:
         return f"Warehouse({self.redacted_url!r}, schema={self.schema!r}, table_prefix={self.table_prefix!r})"
 
     def _uses_copy(self) -> bool:
-        return self.dialect_name == "postgresql" and self._engine.dialect.driver in {"psycopg", "psycopg2"}
+        return self.dialect_name == "postgresql" and self._engine.dialect.driver == "psycopg"
 
     @contextmanager
     def _write_transaction(self, *lock_parts: str) -> Iterator[sa.Connection]:
@@ -460,16 +471,23 @@ class Warehouse:
         """Replace the given tables' rows for one recording in one transaction; returns rows written per table."""
         batches = validate_frames(recording_key, frames)
         self.ensure_tables()
-        with self._write_transaction(self.schema or "", self.table_prefix, "recording", recording_key) as connection:
-            if self._uses_copy():
-                connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
-            for batch in batches:
-                table = self.tables[batch.table_name]
-                connection.execute(sa.delete(table).where(table.c[RECORDING_KEY] == recording_key))
-            for batch in batches:
-                if batch.row_count:
-                    writer = _copy_rows if self._uses_copy() else _insert_rows
-                    writer(connection, self.tables[batch.table_name], batch)
+        writer = _copy_rows if self._uses_copy() else _insert_rows
+        lock = (self.schema or "", self.table_prefix, "recording", recording_key)
+        table_name = "-"
+        try:
+            with self._write_transaction(*lock) as connection:
+                for batch in batches:
+                    table = self.tables[batch.table_name]
+                    connection.execute(sa.delete(table).where(table.c[RECORDING_KEY] == recording_key))
+                for batch in batches:
+                    table_name = batch.table_name
+                    if batch.row_count:
+                        writer(connection, self.tables[batch.table_name], batch)
+        except Exception as exc:
+            raise WarehouseLoadError(
+                f"loading recording {recording_key!r} into {self!r} failed at table {table_name}; the "
+                f"transaction was rolled back and the previous rows are intact: {type(exc).__name__}: {exc}"
+            ) from exc
         return {batch.table_name: batch.row_count for batch in batches}
 
     def row_counts(self, recording_key: str) -> dict[str, int]:
@@ -594,6 +612,7 @@ __all__ = [
     "UTCDateTime",
     "Warehouse",
     "WarehouseError",
+    "WarehouseLoadError",
     "WarehouseResource",
     "build_tables",
     "validate_frames",

@@ -18,6 +18,7 @@ from symbl_dagster.client.usage import Usage
 from symbl_dagster.errors import (
     SymblConfigurationError,
     SymblJobFailedError,
+    SymblSubmissionUncertainError,
     SymblTimeoutError,
 )
 from symbl_dagster.models import (
@@ -97,8 +98,8 @@ class SymblClient:
             raise SymblConfigurationError("app_id and app_secret are both required")
         if not base_url.startswith(("http://", "https://")):
             raise SymblConfigurationError(f"base_url must start with http:// or https://, got {base_url!r}")
-        if connect_timeout <= 0 or read_timeout <= 0:
-            raise SymblConfigurationError("connect_timeout and read_timeout must be > 0")
+        if connect_timeout <= 0 or read_timeout <= 0 or token_refresh_margin < 0:
+            raise SymblConfigurationError("connect_timeout and read_timeout must be > 0, token_refresh_margin >= 0")
         if poll_initial <= 0 or poll_factor < 1 or poll_max < poll_initial or wait_timeout < 0:
             raise SymblConfigurationError(
                 "polling needs poll_initial > 0, poll_factor >= 1, poll_max >= poll_initial, wait_timeout >= 0"
@@ -132,7 +133,7 @@ class SymblClient:
         return f"SymblClient(base_url={self.base_url!r}, app_id={self.app_id!r})"
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections; the client stays usable and reconnects on its next call."""
         self._transport.close()
 
     def __enter__(self) -> SymblClient:
@@ -227,13 +228,13 @@ class SymblClient:
         path, endpoint = self._submission_path(method, base_path, conversation_id)
         if content_type is None:
             content_type = guess_audio_content_type(file) if media == "audio" else "video/mp4"
-        headers = {"Content-Type": content_type} if content_type else {"Content-Type": "application/octet-stream"}
+        headers = {"Content-Type": content_type} if content_type else {}  # Symbl: "do not use this field"
         params = to_query_params(options)
         with open_upload(file, size=size, on_read=self.usage.record_upload) as body:
             answer = self._transport.request(
                 method, path, endpoint=endpoint, kind=Kind.SUBMISSION, params=params, upload=body, headers=headers
             )
-        return Submission.from_api(answer)
+        return _submission(answer, method, path)
 
     def _submit_json(
         self, method: str, base_path: str, conversation_id: str | None, body: dict[str, Any], options: Options
@@ -241,7 +242,7 @@ class SymblClient:
         path, endpoint = self._submission_path(method, base_path, conversation_id)
         payload = {**normalize_options(options), **body}
         answer = self._transport.request(method, path, endpoint=endpoint, kind=Kind.SUBMISSION, json=payload)
-        return Submission.from_api(answer)
+        return _submission(answer, method, path)
 
     @staticmethod
     def _submission_path(method: str, base_path: str, conversation_id: str | None) -> tuple[str, str]:
@@ -449,6 +450,15 @@ class SymblClient:
         path = f"/v1/conversations/{_segment(conversation_id)}{suffix}"
         endpoint = f"PUT {_CONVERSATION}{template_suffix if template_suffix is not None else suffix}"
         return self._transport.request("PUT", path, endpoint=endpoint, json=dict(body))
+
+
+def _submission(answer: Any, method: str, path: str) -> Submission:
+    if isinstance(answer, Mapping) and answer.get("conversationId") and answer.get("jobId"):
+        return Submission.from_api(answer)
+    raise SymblSubmissionUncertainError(
+        f"the submission was accepted but the answer names no conversationId and jobId: {str(answer)[:200]!r}",
+        method=method, path=path,
+    )
 
 
 def _flag(value: bool) -> str | None:

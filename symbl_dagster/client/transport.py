@@ -20,6 +20,7 @@ from symbl_dagster.client.usage import Usage
 from symbl_dagster.errors import (
     SymblAuthError,
     SymblBadRequestError,
+    SymblConfigurationError,
     SymblConnectionError,
     SymblError,
     SymblNotFoundError,
@@ -107,7 +108,7 @@ class Transport:
                 retryable = never_sent or (kind is Kind.IDEMPOTENT and not isinstance(exc, requests.exceptions.SSLError))
                 retry_after = None
             else:
-                if response.ok:
+                if response.status_code < 300:
                     return self._decode(response, method, path)
                 if response.status_code == 401 and token is not None and not replayed_after_401:
                     self._tokens.invalidate(token)
@@ -196,6 +197,10 @@ class Transport:
         status = response.status_code
         message = self._redact(_server_message(response)) or response.reason or "no message"
         where: dict[str, Any] = {"status": status, "method": method, "path": path}
+        if 300 <= status < 400:
+            # Never followed: a redirected POST could be replayed elsewhere. Usually base_url needs https.
+            target = _URL_QUERY.sub("", response.headers.get("Location", "?"))
+            return SymblConfigurationError(f"unexpected redirect to {target}; check base_url", **where)
         if status == 401 and path == TOKEN_PATH:
             return SymblAuthError(f"the app id or app secret was refused: {message}", **where)
         if status in (401, 403):
@@ -223,9 +228,15 @@ class Transport:
         return SymblConnectionError(reason, method=method, path=path)
 
     def _redact(self, text: str) -> str:
+        """Mask the secret and the token wherever the server echoed them (a short one only as a whole word,
+        so a test secret like "bs" does not turn "jobs" into "jo***")."""
         for secret in (self._app_secret, self._tokens.peek()):
-            if secret:
+            if not secret:
+                continue
+            if len(secret) >= 8:
                 text = text.replace(secret, "***")
+            else:
+                text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
         return text[:_MAX_MESSAGE_CHARS]
 
 

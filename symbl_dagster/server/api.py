@@ -58,6 +58,7 @@ class App:
 class SymblHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: App):
         super().__init__(address, SymblRequestHandler)
@@ -296,6 +297,7 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
             )
         if not self._has_body():
             raise RequestError(f"The request body is empty: send the {kind} file's bytes")
+        self.app.runner.ensure_capacity()  # before receiving a recording that could not be queued anyway
         job_id = str(uuid.uuid4())
         upload = self.app.upload_dir / f"{job_id}.upload"
         if self._stream_body(upload) == 0:

@@ -62,7 +62,10 @@ class TokenIssuer:
         with self._lock:
             if self._cached is None or self._cached[1] - now < renew_margin:
                 expiry = now + self.lifetime_s
-                self._cached = (self._sign({"sub": self._app_id, "iat": int(now), "exp": expiry, "jti": secrets.token_hex(8)}), expiry)
+                self._cached = (
+                    self._sign({"sub": self._app_id, "iat": int(now), "exp": expiry, "jti": secrets.token_hex(8)}),
+                    expiry,
+                )
             token, expiry = self._cached
         return token, max(1, int(expiry - now))
 

@@ -19,29 +19,62 @@ DEFAULT_DATA_DIR = ".symbl_local"
 def configure_serve_parser(parser: argparse.ArgumentParser) -> None:
     defaults = ServerSettings()
     faults = FaultSettings()
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind; anything but loopback is warned about (default: %(default)s)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind; anything but loopback is warned about (default: %(default)s)",
+    )
     parser.add_argument("--port", type=int, default=8765, help="TCP port (0 picks a free one) (default: %(default)s)")
     parser.add_argument("--app-id", help="app id clients must present (default: $SYMBL_APP_ID)")
     parser.add_argument(
         "--app-secret", help="app secret clients must present (default: $SYMBL_APP_SECRET; never printed)"
     )
-    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where conversations, jobs and uploads are kept (default: %(default)s)")
-    parser.add_argument("--token-lifetime", type=int, default=defaults.token_lifetime_s, help="access token lifetime, seconds (default: %(default)s)")
     parser.add_argument(
-        "--max-concurrent-jobs", type=int, default=defaults.max_concurrent_jobs, help="jobs in flight before 429 (default: %(default)s)"
-    )
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="jobs processed at the same time (default: %(default)s)")
-    parser.add_argument(
-        "--allow-file-urls", action="store_true", help="let the URL endpoints read file:// URLs from this machine (default: %(default)s)"
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        help="where conversations, jobs and uploads are kept (default: %(default)s)",
     )
     parser.add_argument(
-        "--job-delay", type=float, default=defaults.job_delay_s, help="minimum seconds a job stays scheduled/in progress (default: %(default)s)"
+        "--token-lifetime",
+        type=int,
+        default=defaults.token_lifetime_s,
+        help="access token lifetime, seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-concurrent-jobs",
+        type=int,
+        default=defaults.max_concurrent_jobs,
+        help="jobs in flight before 429 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=defaults.workers, help="jobs processed at the same time (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--allow-file-urls",
+        action="store_true",
+        help="let the URL endpoints read file:// URLs from this machine (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--job-delay",
+        type=float,
+        default=defaults.job_delay_s,
+        help="minimum seconds a job stays scheduled/in progress (default: %(default)s)",
     )
     group = parser.add_argument_group("fault injection (for testing clients; deterministic for a seed)")
-    group.add_argument("--fault-seed", type=int, default=faults.seed, help="seed of the fault draws (default: %(default)s)")
-    group.add_argument("--fault-error-rate", type=float, default=faults.error_rate, help="share of requests answered 500 (default: %(default)s)")
     group.add_argument(
-        "--fault-drop-rate", type=float, default=faults.drop_rate, help="share of connections closed without a response (default: %(default)s)"
+        "--fault-seed", type=int, default=faults.seed, help="seed of the fault draws (default: %(default)s)"
+    )
+    group.add_argument(
+        "--fault-error-rate",
+        type=float,
+        default=faults.error_rate,
+        help="share of requests answered 500 (default: %(default)s)",
+    )
+    group.add_argument(
+        "--fault-drop-rate",
+        type=float,
+        default=faults.drop_rate,
+        help="share of connections closed without a response (default: %(default)s)",
     )
     group.add_argument(
         "--fault-lost-response-rate",
@@ -49,9 +82,17 @@ def configure_serve_parser(parser: argparse.ArgumentParser) -> None:
         default=faults.lost_response_rate,
         help="share of requests handled, then closed without a response (default: %(default)s)",
     )
-    group.add_argument("--fault-latency", type=float, default=faults.latency_s, help="seconds added to each request (default: %(default)s)")
     group.add_argument(
-        "--fault-job-failure-rate", type=float, default=faults.job_failure_rate, help="share of jobs forced to fail (default: %(default)s)"
+        "--fault-latency",
+        type=float,
+        default=faults.latency_s,
+        help="seconds added to each request (default: %(default)s)",
+    )
+    group.add_argument(
+        "--fault-job-failure-rate",
+        type=float,
+        default=faults.job_failure_rate,
+        help="share of jobs forced to fail (default: %(default)s)",
     )
     group.add_argument(
         "--fault-path",

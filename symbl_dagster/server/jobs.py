@@ -78,9 +78,7 @@ class JobRunner:
         now = time.time()
         job_id = job_id or str(uuid.uuid4())
         with self._lock:
-            if self._store.count_active_jobs() >= self._max_concurrent_jobs:
-                message = CONCURRENCY_MESSAGE.format(limit=self._max_concurrent_jobs)
-                raise RequestError(message, status=429, body={"statusCode": 429, "message": message})
+            self.ensure_capacity()
             if conversation_id is None:
                 conversation_id = new_digit_id()
                 self._store.create_conversation(
@@ -104,6 +102,12 @@ class JobRunner:
             if len(queue) == 1:
                 self._pool.submit(self._drain, conversation_id)
         return conversation_id, job_id
+
+    def ensure_capacity(self) -> None:
+        """Raises the documented 429 when the concurrent-job limit is reached."""
+        if self._store.count_active_jobs() >= self._max_concurrent_jobs:
+            message = CONCURRENCY_MESSAGE.format(limit=self._max_concurrent_jobs)
+            raise RequestError(message, status=429, body={"statusCode": 429, "message": message})
 
     def stop(self) -> None:
         self._stopping.set()
@@ -192,9 +196,9 @@ class JobRunner:
                 start = cursor
                 end = start + max(1.0, language.word_count(message.content) / WORDS_PER_SECOND)
             cursor = max(cursor, end)
-            member = _find_member(list(members.values()), message.email, message.name or message.user_id)
+            name = message.name or message.user_id or message.email or "Speaker 1"
+            member = _find_member(list(members.values()), message.email, name)
             if member is None:
-                name = message.name or message.user_id or message.email or f"Speaker {len(members) + 1}"
                 member = MemberRow(str(uuid.uuid4()), name, message.email)
                 members[member.id] = member
                 new_members.append(member)
@@ -204,11 +208,11 @@ class JobRunner:
     # ------------------------------------------------------------------------------------ audio and video
 
     def _process_media(self, job: JobRow, conversation: ConversationRow, options: SubmitOptions, source: dict) -> None:
+        path = self._media_path(job, source)
         try:
             from symbl_dagster.server import engine
         except ImportError as missing:
             raise JobFailure(f"The speech engine is not available: {missing}") from None
-        path = self._media_path(job, source)
         engine_options = engine.EngineOptions(
             speaker_count=options.speaker_count,
             separate_channels=options.separate_channels,
@@ -335,4 +339,3 @@ def _post_webhook(url: str, payload: dict) -> None:
             response.read()
     except (urllib.error.URLError, OSError) as error:
         log.warning("webhook for job %s (%s) failed: %s", payload["jobId"], payload["status"], error)
-

@@ -394,9 +394,7 @@ def detect_topics(messages: Sequence[SpokenMessage], conversation_id: str, limit
 # --------------------------------------------------------------------------------------------- trackers
 
 
-def detect_trackers(
-    messages: Sequence[SpokenMessage], trackers: Sequence[Mapping[str, object]]
-) -> list[TrackerMatch]:
+def detect_trackers(messages: Sequence[SpokenMessage], trackers: Sequence[Mapping[str, object]]) -> list[TrackerMatch]:
     """Occurrences of each tracker's vocabulary (`[{name, vocabulary: [str]}]`), case-insensitive."""
     matches: list[TrackerMatch] = []
     for tracker in trackers:
@@ -432,7 +430,9 @@ def summarize(messages: Sequence[SpokenMessage], conversation_id: str, max_sente
     wanted = max(1, min(max_sentences, math.ceil(len(sentences) / 5)))
     ranked = sorted(range(len(sentences)), key=lambda index: -score(sentences[index][1]))[:wanted]
     return [
-        SummarySentence(stable_id(conversation_id, "summary", index), _strip_end(sentences[index][1]) + ".", sentences[index][0].id)
+        SummarySentence(
+            stable_id(conversation_id, "summary", index), _strip_end(sentences[index][1]) + ".", sentences[index][0].id
+        )
         for index in sorted(ranked)
     ]
 

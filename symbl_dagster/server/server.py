@@ -81,7 +81,10 @@ class LocalSymblServer:
             allow_file_urls=self.settings.allow_file_urls,
         )
         tokens = TokenIssuer(
-            self._app_id, self._app_secret, load_signing_key(self.data_dir / "token.key"), self.settings.token_lifetime_s
+            self._app_id,
+            self._app_secret,
+            load_signing_key(self.data_dir / "token.key"),
+            self.settings.token_lifetime_s,
         )
         app = App(store, runner, tokens, self._faults, upload_dir, self.settings.allow_file_urls)
         try:
@@ -90,7 +93,9 @@ class LocalSymblServer:
             runner.stop()
             store.close()
             raise
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="symbl-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="symbl-server", daemon=True
+        )
         self._thread.start()
         log.info("local Symbl API serving on %s (data in %s)", self.base_url, self.data_dir)
         return self

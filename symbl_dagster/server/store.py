@@ -275,9 +275,7 @@ class Store:
     # ------------------------------------------------------------------------------------ messages
 
     def messages(self, conversation_id: str) -> list[MessageRow]:
-        rows = self._query(
-            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY position", (conversation_id,)
-        )
+        rows = self._query("SELECT * FROM messages WHERE conversation_id = ? ORDER BY position", (conversation_id,))
         return [
             MessageRow(
                 id=row["id"],
@@ -314,7 +312,9 @@ class Store:
             ],
         )
 
-    def assign_speakers(self, conversation_id: str, assignments: dict[str, str], new_members: Sequence[MemberRow]) -> None:
+    def assign_speakers(
+        self, conversation_id: str, assignments: dict[str, str], new_members: Sequence[MemberRow]
+    ) -> None:
         """Moves messages to other members (PUT speakers) and drops members left without messages."""
         with self.transaction() as db:
             for member in new_members:

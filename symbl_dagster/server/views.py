@@ -88,7 +88,9 @@ class ConversationView:
 
     def messages_json(self, sentiment: bool, verbose: bool) -> dict:
         detect_phrases = bool(self.conversation.options.get("detectPhrases"))
-        return {"messages": [self._message_json(message, sentiment, verbose, detect_phrases) for message in self.messages]}
+        return {
+            "messages": [self._message_json(message, sentiment, verbose, detect_phrases) for message in self.messages]
+        }
 
     def _message_json(self, message: MessageRow, sentiment: bool, verbose: bool, detect_phrases: bool) -> dict:
         member = self._member(message.member_id)
@@ -103,7 +105,9 @@ class ConversationView:
             "conversationId": self.id,
         }
         if detect_phrases:
-            body["phrases"] = [{"type": "action_phrase", "text": phrase} for phrase in language.action_phrases(message.text)]
+            body["phrases"] = [
+                {"type": "action_phrase", "text": phrase} for phrase in language.action_phrases(message.text)
+            ]
         if sentiment:
             body["sentiment"] = _sentiment(message.polarity)
         if verbose:
@@ -221,7 +225,8 @@ class ConversationView:
                         "type": "vocabulary",
                         "value": value,
                         "messageRefs": [
-                            {"id": match.message_id, "text": match.message_text, "offset": match.offset} for match in found
+                            {"id": match.message_id, "text": match.message_text, "offset": match.offset}
+                            for match in found
                         ],
                         "insightRefs": [
                             {"id": insight.id, "type": insight.type, "text": insight.text, "offset": position}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from dagster_aws.s3 import S3Resource
@@ -46,6 +45,6 @@ def recording_storage_from_uri(uri: str, *, s3: S3Resource | None = None, **opti
         return S3RecordingStorage(s3=s3 or S3Resource(), bucket=parsed.netloc, prefix=parsed.path.lstrip("/"), **options)
     if parsed.scheme == "file":
         return LocalRecordingStorage(directory=unquote(parsed.path), **options)
-    if parsed.scheme in ("", ) or (len(parsed.scheme) == 1 and Path(uri).drive):  # a path (or a Windows drive)
+    if len(parsed.scheme) <= 1:  # a plain path (a one-letter scheme is a Windows drive)
         return LocalRecordingStorage(directory=uri, **options)
     raise ValueError(f"recordings URI {uri!r}: expected s3://bucket/prefix, file:///folder or a folder path")

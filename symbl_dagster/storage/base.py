@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from dagster import ConfigurableResource
+from pydantic import Field
 
 from symbl_dagster.partitions import partition_key_for
 
@@ -102,6 +103,18 @@ def make_recording(relative_path: str, uri: str, size: int, version: str) -> Rec
 
 class RecordingStorage(ConfigurableResource, ABC):
     """A place recordings arrive in. The sensor calls ``scan``; the assets call the other three."""
+
+    max_recordings_per_scan: int = Field(
+        default=1000,
+        gt=0,
+        description="Recordings one scan returns at most (so one tick requests a bounded number of runs); "
+        "the next scan continues where it stopped.",
+    )
+    max_seen: int = Field(
+        default=2000,
+        ge=0,
+        description="Cap on recently emitted recordings remembered in the cursor (beyond it, run keys deduplicate).",
+    )
 
     @abstractmethod
     def get_recording(self, partition_key: str) -> Recording:

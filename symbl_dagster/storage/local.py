@@ -47,11 +47,6 @@ class LocalRecordingStorage(RecordingStorage):
         ge=0,
         description="Overlap between consecutive scans, for coarse file-system timestamps.",
     )
-    max_seen: int = Field(
-        default=2000,
-        ge=0,
-        description="Cap on recently emitted files remembered in the cursor (beyond it, run keys deduplicate).",
-    )
 
     @property
     def root(self) -> Path:
@@ -105,7 +100,8 @@ class LocalRecordingStorage(RecordingStorage):
         complete = True
         handled = 0
         for relative, info in _walk(root, self.recursive, current.after):
-            if handled and time.monotonic() >= deadline:  # at least one file per tick: always progress
+            if handled and (time.monotonic() >= deadline or len(recordings) >= self.max_recordings_per_scan):
+                # at least one file per tick, so every tick progresses
                 complete = False
                 break
             handled += 1

@@ -3,7 +3,7 @@
 A *pass* walks the whole folder or prefix in a fixed order, possibly across many ticks (``after`` is where
 the deadline stopped it). A pass emits only entries changed at or after its ``threshold``: the start of
 the previous completed pass, lowered to the change time of anything that pass had to defer (a file still
-being written, an S3 multipart upload still in progress), minus a clock slack. Change times are
+being written), minus a clock slack. Change times are
 ``max(mtime, ctime)`` for files, so ``cp -p`` and ``mv`` (which keep an old mtime but set ctime) are seen,
 and S3 ``LastModified`` for objects. The first pass has no threshold and emits everything.
 
@@ -44,6 +44,7 @@ class ScanCursor:
     current: PassState | None = None
     seen: dict[str, int] = field(default_factory=dict)  # digest -> change time in whole seconds
     acks: list[str] = field(default_factory=list)  # SQS receipt handles to delete once this cursor is committed
+    uploads: dict[str, str] = field(default_factory=dict)  # multipart uploads in progress: digest -> key
 
     @classmethod
     def parse(cls, raw: str | None) -> ScanCursor:
@@ -60,6 +61,7 @@ class ScanCursor:
                 current=current,
                 seen={str(k): int(v) for k, v in data.get("s", {}).items()},
                 acks=[str(handle) for handle in data.get("a", [])],
+                uploads={str(k): str(v) for k, v in data.get("u", {}).items()},
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise RecordingStorageError(
@@ -79,6 +81,8 @@ class ScanCursor:
             data["s"] = seen
         if self.acks:
             data["a"] = self.acks
+        if self.uploads:
+            data["u"] = self.uploads
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     def start_pass(self, started_ns: int) -> PassState:
@@ -108,6 +112,10 @@ class ScanCursor:
 
     def remember(self, name: str, version: str, change_ns: int) -> None:
         self.seen[_digest(name, version)] = change_ns // NS
+
+
+def upload_digest(key: str, upload_id: str) -> str:
+    return _digest(key, upload_id)
 
 
 def _digest(name: str, version: str) -> str:

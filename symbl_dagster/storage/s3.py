@@ -4,8 +4,9 @@ Listing mode lists the prefix in key order with ``StartAfter``, so a pass spans 
 bucket needs and each tick stops before its deadline; only objects modified since the previous pass
 started (minus ``listing_margin_s``) are emitted, so a key that sorts before the last one seen, many
 objects in the same second and overwritten objects (new ETag) are all found. Multipart uploads are
-invisible until completed, and since a completed upload's ``LastModified`` is its *initiation* time, the
-uploads in progress when a pass starts lower the next pass's threshold to their initiation.
+invisible until completed; a completed upload's ``LastModified`` is its *initiation* time, which may be
+older than the threshold, so each pass starts by listing the uploads in progress (kept in the cursor) and
+heads the keys of those that have finished since the previous pass started.
 
 Event mode receives ``ObjectCreated`` notifications from SQS (O(new objects) per tick), heads each object
 for its current version, and deletes the messages on the *next* tick: the receipt handles travel in the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO, Literal
@@ -43,10 +45,11 @@ from symbl_dagster.storage.base import (
     media_type_of,
     unsupported_reason,
 )
-from symbl_dagster.storage.passes import NS, ScanCursor
+from symbl_dagster.storage.passes import NS, ScanCursor, upload_digest
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _SQS_BATCH = 10
+_HEAD_THREADS = 8
 
 
 class S3RecordingStorage(RecordingStorage):
@@ -77,15 +80,16 @@ class S3RecordingStorage(RecordingStorage):
         default=3600.0, gt=0, description="Event mode: seconds between reconciliation listings of the prefix."
     )
     listing_margin_s: float = Field(
-        default=300.0,
+        default=60.0,
         ge=0,
         description="Overlap between listing passes, covering slow uploads and clock differences.",
     )
     page_size: int = Field(default=1000, gt=0, le=1000, description="Keys per ListObjectsV2 request.")
-    max_seen: int = Field(
-        default=2000,
+
+    max_tracked_uploads: int = Field(
+        default=500,
         ge=0,
-        description="Cap on recently emitted objects remembered in the cursor (beyond it, run keys deduplicate).",
+        description="Multipart uploads in progress remembered in the cursor, to pick them up when they complete.",
     )
 
     _s3_client: Any = PrivateAttr(default=None)
@@ -188,11 +192,8 @@ class S3RecordingStorage(RecordingStorage):
         slowest = 0.0  # the slowest request so far: do not start one that would end past the deadline
         if state.current is None:
             started = time.monotonic()
-            uploads_started, server_now = self._uploads_in_progress()
+            self._start_pass(state, recordings, skipped)
             slowest = time.monotonic() - started
-            state.start_pass(server_now)
-            for initiated in uploads_started:
-                state.defer(initiated)
         current = state.current
         assert current is not None
         pages = 0
@@ -205,6 +206,8 @@ class S3RecordingStorage(RecordingStorage):
             page = client.list_objects_v2(**request)
             slowest = max(slowest, time.monotonic() - started)
             for item in page.get("Contents", []):
+                if len(recordings) >= self.max_recordings_per_scan:
+                    return False  # resume at this item next tick
                 current.after = item["Key"]
                 self._consider(state, item["Key"], item["ETag"], item["Size"], item["LastModified"], recordings, skipped)
             if not page.get("IsTruncated"):
@@ -212,21 +215,40 @@ class S3RecordingStorage(RecordingStorage):
                 return True
         return False
 
-    def _uploads_in_progress(self) -> tuple[list[int], int]:
-        """Initiation times of multipart uploads in progress under the prefix, and the server's clock (ns)."""
+    def _start_pass(self, state: ScanCursor, recordings: list[Recording], skipped: list[tuple[str, str]]) -> None:
+        """Start a listing pass, first picking up the multipart uploads that finished since the last one started."""
+        uploads, server_now = self._uploads_in_progress(skipped)
+        finished = [key for digest, key in state.uploads.items() if digest not in uploads]
+        state.start_pass(server_now)
+        state.uploads = uploads
+        self._consider_current(state, list(dict.fromkeys(finished)), recordings, skipped)
+
+    def _uploads_in_progress(self, skipped: list[tuple[str, str]]) -> tuple[dict[str, str], int]:
+        """The newest multipart uploads in progress under the prefix (digest -> key), and the server's clock (ns)."""
         client = self.s3_client()
-        initiated: list[int] = []
+        uploads: list[tuple[Any, str, str]] = []
         request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.key_prefix}
         server_now: int | None = None
         while True:
             page = client.list_multipart_uploads(**request)
             if server_now is None:
                 server_now = _server_time_ns(page)
-            initiated.extend(int(upload["Initiated"].timestamp() * NS) for upload in page.get("Uploads", []))
+            uploads.extend((u["Initiated"], u["Key"], u["UploadId"]) for u in page.get("Uploads", []))
             if not page.get("IsTruncated"):
-                return initiated, server_now
+                break
             request["KeyMarker"] = page["NextKeyMarker"]
             request["UploadIdMarker"] = page["NextUploadIdMarker"]
+        uploads.sort(reverse=True)
+        if len(uploads) > self.max_tracked_uploads:
+            skipped.append(
+                (
+                    self._location(),
+                    f"{len(uploads)} multipart uploads in progress, only the newest {self.max_tracked_uploads} are "
+                    "watched for completion; abort abandoned ones (an AbortIncompleteMultipartUpload lifecycle rule)",
+                )
+            )
+        tracked = uploads[: self.max_tracked_uploads]
+        return {upload_digest(key, upload_id): key for _, key, upload_id in tracked}, server_now
 
     def _consider(
         self,
@@ -290,20 +312,35 @@ class S3RecordingStorage(RecordingStorage):
                     keys.update(dict.fromkeys(self._created_keys(message["Body"])))
                 except (ValueError, KeyError, TypeError) as exc:
                     skipped.append((f"SQS message {message.get('MessageId', '?')}", f"not an S3 event: {exc}"))
+        wanted = []
         for key in keys:
             relative = key[len(self.key_prefix) :]
             if not key.startswith(self.key_prefix) or not relative or key.endswith("/") or is_hidden(relative):
                 continue
             if media_type_of(relative) is None:
                 skipped.append((key, unsupported_reason(relative)))
-                continue
-            try:
-                head = self._head(key)
-            except RecordingNotFoundError:
-                continue  # deleted since the event: nothing to process
+            else:
+                wanted.append(key)
+        self._consider_current(state, wanted, recordings, skipped)
+
+    def _consider_current(
+        self, state: ScanCursor, keys: list[str], recordings: list[Recording], skipped: list[tuple[str, str]]
+    ) -> None:
+        """Consider objects named by events or finished uploads as they are now (heads in parallel: O(keys))."""
+        with ThreadPoolExecutor(max_workers=min(_HEAD_THREADS, len(keys) or 1)) as pool:
+            heads = list(pool.map(self._head_if_present, keys))
+        for key, head in zip(keys, heads):
+            if head is None:
+                continue  # deleted (or the upload aborted) since: nothing to process
             self._consider(
                 state, key, head["ETag"], head["ContentLength"], head["LastModified"], recordings, skipped, from_event=True
             )
+
+    def _head_if_present(self, key: str) -> dict[str, Any] | None:
+        try:
+            return self._head(key)
+        except RecordingNotFoundError:
+            return None
 
     def _created_keys(self, body: str) -> list[str]:
         """Keys of ``ObjectCreated`` records in this bucket, from an S3 event (direct or wrapped by SNS)."""

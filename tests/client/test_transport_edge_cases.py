@@ -18,6 +18,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 from symbl_dagster.errors import (
     SymblAuthError,
     SymblBadRequestError,
+    SymblConfigurationError,
     SymblConnectionError,
     SymblError,
     SymblNotFoundError,
@@ -271,6 +272,20 @@ def test_a_submission_answered_by_a_server_error_is_not_resent(rsps, fake, clien
     assert len(fake.calls(rsps, TEXT)) == 1
 
 
+@pytest.mark.parametrize("answer", [{}, {"conversationId": "1"}, ["1", "j"]])
+def test_an_accepted_submission_without_ids_is_uncertain_not_a_crash(rsps, fake, client, answer):
+    rsps.add(responses.POST, fake.api + TEXT, json=answer, status=201)
+    with pytest.raises(SymblSubmissionUncertainError, match="names no conversationId"):
+        client.submit_text(["hello"])
+
+
+def test_redirects_are_not_followed_and_point_at_base_url(rsps, fake, client):
+    rsps.add(responses.POST, fake.api + TEXT, status=301, headers={"Location": "https://elsewhere/v1/process/text?k=v"})
+    with pytest.raises(SymblConfigurationError, match="redirect to https://elsewhere/v1/process/text; check base_url"):
+        client.submit_text(["hello"])
+    assert len(rsps.calls) == 2  # the token request and the one POST; nothing sent to the other host
+
+
 def test_a_submission_refused_for_a_stale_token_is_replayed(rsps, fake, client):
     rsps.add(responses.POST, fake.api + TEXT, status=401, json={"message": "Token validation failed"})
     rsps.add(responses.POST, fake.api + TEXT, json=SUBMITTED, status=201)
@@ -412,3 +427,13 @@ def test_errors_survive_pickling_with_their_attributes(rsps, fake, client):
     assert (type(copy), copy.status, copy.retry_after, copy.path, str(copy)) == (
         SymblRateLimitError, 429, 999, JOB, str(caught.value)
     )
+
+
+def test_a_short_secret_is_masked_only_as_a_whole_word(rsps, fake):
+    from symbl_dagster.client import SymblClient
+
+    rsps.add(responses.POST, f"{fake.api}/oauth2/token:generate", json={"accessToken": "tok-long-enough", "expiresIn": 60})
+    rsps.add(responses.GET, fake.api + JOB, status=400, json={"message": "too many jobs; your secret bs was echoed"})
+    with SymblClient(fake.app_id, "bs", fake.api) as client, pytest.raises(SymblBadRequestError) as caught:
+        client.get_job("job-1")
+    assert caught.value.message == "too many jobs; your secret *** was echoed"

@@ -56,14 +56,14 @@ class SensorDriver:
 
     def tick(self, *, commit: bool = True) -> list[RunRequest]:
         definitions = Definitions(assets=[recording_bytes], jobs=[RECORDINGS_JOB], sensors=[self.sensor])
-        context = build_sensor_context(
+        with build_sensor_context(
             instance=self.instance,
             instance_ref=self.instance.get_ref(),
             cursor=self.cursor,
             resources={"recordings": self.storage},
             definitions=definitions,
-        )
-        data = self.sensor.evaluate_tick(context)
+        ) as context:
+            data = self.sensor.evaluate_tick(context)
         requests = list(data.run_requests or [])
         if commit:
             for request in data.dynamic_partitions_requests or []:

@@ -284,3 +284,17 @@ def test_sensor_targets_the_recordings_partitions(folder: Path, instance: Dagste
     [request] = driver.tick()
     assert request.partition_key == "a.wav"
     assert instance.has_dynamic_partition(RECORDINGS_PARTITIONS.name, "a.wav")
+
+
+def test_a_scan_returns_a_bounded_number_of_recordings(folder: Path):
+    for index in range(5):
+        write(folder / f"{index}.wav")
+    storage = storage_for(folder, max_recordings_per_scan=2)
+    batches, cursor = [], None
+    for _ in range(5):
+        result = scan_all(storage, cursor)
+        batches.append([r.partition_key for r in result.recordings])
+        cursor = result.cursor
+        if result.complete:
+            break
+    assert batches == [["0.wav", "1.wav"], ["2.wav", "3.wav"], ["4.wav"]]

@@ -1,0 +1,165 @@
+"""Accuracy and speed of the offline speech engine on labelled two-speaker calls made with espeak-ng.
+
+    PYTHONPATH=. python bench/accuracy.py            # synthesise fresh calls (needs espeak-ng)
+    PYTHONPATH=. python bench/accuracy.py --examples # use the committed calls under examples/
+
+Reports word error rate, the share of words attributed to the right speaker and the real-time factor
+on one core; exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core: set before numpy/scipy load their BLAS and FFT thread pools.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import argparse  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from make_calls import EXAMPLES, require_espeak, write_call  # noqa: E402
+
+from symbl_dagster.server.engine import EngineOptions, Transcription, transcribe  # noqa: E402
+
+MAX_WER = 0.35
+MIN_SPEAKER_ACCURACY = 0.90
+MIN_SPEED = 4.0  # times faster than real time
+_NUMBERS = {"0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six", "7": "seven", "8": "eight", "9": "nine"}
+
+
+def normalise(text: str) -> list[str]:
+    """Lower case, no punctuation, digits spelled out: how WER is conventionally scored."""
+    text = re.sub(r"\d", lambda m: f" {_NUMBERS[m.group()]} ", text.lower())
+    return re.sub(r"[^a-z' ]+", " ", text).split()
+
+
+def edit_distance(reference: list[str], hypothesis: list[str]) -> int:
+    row = list(range(len(hypothesis) + 1))
+    for i, ref_word in enumerate(reference, 1):
+        previous, row[0] = row[:], i
+        for j, hyp_word in enumerate(hypothesis, 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word))
+    return row[-1]
+
+
+def speaker_accuracy(labels: dict, result: Transcription) -> float:
+    """Share of recognised words whose speaker (after the best cluster-to-speaker mapping) spoke at that time.
+
+    Each hypothesis word belongs to the reference turn that contains its midpoint, or the nearest one.
+    """
+    turns = labels["turns"]
+    pairs = []
+    for utterance in result.utterances:
+        for word in utterance.words:
+            middle = (word.start_s + word.end_s) / 2
+            turn = min(turns, key=lambda t: 0.0 if t["start_s"] <= middle <= t["end_s"] else min(abs(middle - t["start_s"]), abs(middle - t["end_s"])))
+            pairs.append((utterance.speaker, turn["speaker"]))
+    if not pairs:
+        return 0.0
+    hyp_speakers = sorted({h for h, _ in pairs})
+    ref_speakers = sorted({s["index"] for s in labels["speakers"]})
+    best = 0
+    for mapping in itertools.permutations(ref_speakers, len(hyp_speakers)) if len(hyp_speakers) <= len(ref_speakers) else []:
+        chosen = dict(zip(hyp_speakers, mapping))
+        best = max(best, sum(chosen[h] == r for h, r in pairs))
+    return best / len(pairs)
+
+
+@dataclass(frozen=True)
+class CallResult:
+    name: str
+    mode: str
+    audio_s: float
+    reference_words: int
+    errors: int
+    speaker_accuracy: float
+    cpu_s: float
+    wall_s: float
+
+
+def evaluate(audio: Path, labels: dict, options: EngineOptions, mode: str) -> CallResult:
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = transcribe(audio, options)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    reference = normalise(" ".join(t["text"] for t in labels["turns"]))
+    hypothesis = normalise(" ".join(u.text for u in result.utterances))
+    return CallResult(
+        name=audio.name,
+        mode=mode,
+        audio_s=result.duration_s,
+        reference_words=len(reference),
+        errors=edit_distance(reference, hypothesis),
+        speaker_accuracy=speaker_accuracy(labels, result),
+        cpu_s=cpu,
+        wall_s=wall,
+    )
+
+
+def calls(root: Path) -> list[tuple[Path, dict]]:
+    found = []
+    for script, suffix, _ in EXAMPLES:
+        labels = json.loads((root / "labels" / f"{script.name}.json").read_text())
+        found.append((root / "recordings" / labels["recording"], labels))
+    return found
+
+
+def report(results: list[CallResult], verbose: bool) -> bool:
+    header = f"{'call':<28} {'mode':<12} {'audio s':>8} {'words':>6} {'WER':>7} {'speaker ok':>10} {'CPU s':>7} {'x RT':>6}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r.name:<28} {r.mode:<12} {r.audio_s:>8.1f} {r.reference_words:>6} {r.errors / r.reference_words:>7.1%}"
+            f" {r.speaker_accuracy:>10.1%} {r.cpu_s:>7.2f} {r.audio_s / r.cpu_s:>6.1f}"
+        )
+    words = sum(r.reference_words for r in results)
+    wer = sum(r.errors for r in results) / words
+    speaker = sum(r.speaker_accuracy * r.reference_words for r in results) / words
+    speed = sum(r.audio_s for r in results) / sum(r.cpu_s for r in results)
+    wall_speed = sum(r.audio_s for r in results) / sum(r.wall_s for r in results)
+    print("-" * len(header))
+    checks = [
+        ("word error rate", f"{wer:.1%}", f"<= {MAX_WER:.0%}", wer <= MAX_WER),
+        ("words on the right speaker", f"{speaker:.1%}", f">= {MIN_SPEAKER_ACCURACY:.0%}", speaker >= MIN_SPEAKER_ACCURACY),
+        ("speed (audio s / CPU s, 1 core)", f"{speed:.1f}x", f">= {MIN_SPEED:.0f}x", speed >= MIN_SPEED),
+    ]
+    for name, value, target, ok in checks:
+        print(f"{name:<34} {value:>8}  target {target:<7} {'ok' if ok else 'MISSED'}")
+    print(f"{'(wall-clock speed)':<34} {wall_speed:>7.1f}x")
+    return all(ok for *_, ok in checks)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", action="store_true", help="score the committed calls instead of fresh ones")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.examples:
+            root = Path(__file__).resolve().parent.parent / "examples"
+        else:
+            require_espeak()
+            root = Path(scratch)
+            for script, suffix, stereo in EXAMPLES:
+                write_call(script, root / "recordings" / f"{script.name}{suffix}", root / "labels" / f"{script.name}.json", stereo=stereo)
+        results = []
+        for audio, labels in calls(root):
+            if labels["channels"] == 2:
+                results.append(evaluate(audio, labels, EngineOptions(separate_channels=True), "per-channel"))
+            results.append(evaluate(audio, labels, EngineOptions(speaker_count=len(labels["speakers"])), "diarized"))
+    return 0 if report(results, args.verbose) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Offline speech engine: recording -> speaker-labelled utterances with word timings, on the CPU.
+
+Pipeline (one module per step): decode -> vad -> diarize -> asr.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .asr import recognise
+from .decode import SAMPLE_RATE, decode_audio
+from .diarize import SpeakerSegment, diarize
+from .results import AudioError, EngineOptions, Transcription, Utterance, Word
+from .vad import detect_speech
+
+__all__ = ["AudioError", "EngineOptions", "Transcription", "Utterance", "Word", "transcribe"]
+
+
+def transcribe(path: str | os.PathLike, options: EngineOptions) -> Transcription:
+    """Transcribe one recording; raises AudioError when it cannot be processed."""
+    if options.max_duration_s <= 0:
+        raise ValueError("max_duration_s must be positive")
+    audio = decode_audio(path, max_duration_s=options.max_duration_s, keep_channels=options.separate_channels)
+    if options.separate_channels:
+        turns = [
+            SpeakerSegment(channel, seg.start_s, seg.end_s)
+            for channel, samples in enumerate(audio.samples)
+            for seg in detect_speech(samples)
+        ]
+    else:
+        mono = audio.samples[0]
+        turns = diarize(mono, detect_speech(mono), options.speaker_count)
+    utterances = [
+        utterance
+        for turn in sorted(turns, key=lambda t: (t.start_s, t.speaker))
+        if (utterance := _utterance(audio.samples, turn, options)) is not None
+    ]
+    return Transcription(duration_s=round(audio.duration_s, 3), channels=audio.source_channels, utterances=tuple(utterances))
+
+
+def _utterance(samples: np.ndarray, turn: SpeakerSegment, options: EngineOptions) -> Utterance | None:
+    channel = samples[turn.speaker] if options.separate_channels else samples[0]
+    start, end = int(turn.start_s * SAMPLE_RATE), int(turn.end_s * SAMPLE_RATE)
+    words = recognise(channel[start:end], turn.start_s, options.custom_vocabulary)
+    if not words:
+        return None
+    return Utterance(
+        speaker=turn.speaker,
+        start_s=round(turn.start_s, 3),
+        end_s=round(turn.end_s, 3),
+        text=" ".join(w.text for w in words),
+        words=tuple(words),
+    )

@@ -29,6 +29,7 @@ DEFAULT_OUTPUT = Path("demo-output")
 CURSOR_KEY = "symbl-dagster/demo/sensor-cursor"
 RUN_KEY_TAG = "dagster/run_key"
 _MAX_TICKS = 20
+_HEARTBEAT_S = 10.0
 
 
 def configure_demo_parser(parser: argparse.ArgumentParser) -> None:
@@ -184,7 +185,13 @@ def _definitions(base_url: str, recordings_dir: Path, warehouse_url: str, speake
     from symbl_dagster.warehouse import WarehouseResource
 
     return build_definitions(
-        symbl=SymblResource(app_id=EnvVar("SYMBL_APP_ID"), app_secret=EnvVar("SYMBL_APP_SECRET"), base_url=base_url),
+        symbl=SymblResource(
+            app_id=EnvVar("SYMBL_APP_ID"),
+            app_secret=EnvVar("SYMBL_APP_SECRET"),
+            base_url=base_url,
+            poll_initial=1.0,  # sample calls finish in seconds: notice it promptly
+            poll_max=5.0,
+        ),
         # The sample recordings are complete files: no need to wait for them to settle.
         recordings=LocalRecordingStorage(directory=str(recordings_dir), settle_seconds=0),
         warehouse=WarehouseResource(url=warehouse_url),
@@ -320,9 +327,10 @@ def _follow_progress(instance: Any, run_id: str, worker: threading.Thread, out: 
         seen = len(records)
         if not alive:
             return
-        if started_at and time.monotonic() - last_beat >= 10:
+        if time.monotonic() - last_beat >= _HEARTBEAT_S:
             for step, started in started_at.items():
-                print(f"  {step} still running ({time.time() - started:.0f} s)", file=out, flush=True)
+                if time.time() - started >= _HEARTBEAT_S:
+                    print(f"  {step} still running ({time.time() - started:.0f} s)", file=out, flush=True)
             last_beat = time.monotonic()
         time.sleep(0.5)
 

@@ -67,6 +67,8 @@ from symbl_dagster.timeseries import (
 from symbl_dagster.warehouse import WarehouseResource
 
 GROUP_NAME = "symbl"
+SYMBL_POOL = "symbl"
+"""Concurrency pool of the steps that hold a Symbl job (submit, wait); dagster.production.yaml limits it."""
 SUBMISSION = AssetKey("symbl_submission")
 CONVERSATION = AssetKey("symbl_conversation")
 MEMBERS = AssetKey("symbl_members")
@@ -192,6 +194,7 @@ def build_symbl_assets(
         key=SUBMISSION,
         group_name=group_name,
         partitions_def=RECORDINGS_PARTITIONS,
+        pool=SYMBL_POOL,
         kinds={"symbl"},
         description="Submits the recording to Symbl's Async API (URL if the store can give one, else an upload). "
         "An unchanged recording with unchanged options reuses the earlier job instead of submitting again.",
@@ -252,6 +255,7 @@ def build_symbl_assets(
         key=CONVERSATION,
         group_name=group_name,
         partitions_def=RECORDINGS_PARTITIONS,
+        pool=SYMBL_POOL,
         kinds={"symbl"},
         description="Waits for the Symbl job to complete and records the conversation. A failed job fails this "
         "asset with the job's details as metadata.",

@@ -32,7 +32,9 @@ def test_location_wires_assets_job_sensor_and_resources(tmp_path: Path, monkeypa
     assert {graph.get(key).group_name for key in ASSET_KEYS} == {GROUP_NAME}
     assert graph.get(AssetKey("symbl_messages")).parent_keys == {AssetKey("symbl_conversation"), AssetKey("symbl_members")}
     assert {graph.get(key).partitions_def.name for key in ASSET_KEYS} == {"recordings"}
-    assert defs.resolve_job_def(JOB_NAME) is not None
+    pools = {node.name: node.definition.pool for node in defs.resolve_job_def(JOB_NAME).nodes}
+    assert pools["symbl_submission"] == pools["symbl_conversation"] == "symbl"
+    assert pools["symbl_messages"] is None
     assert defs.resolve_sensor_def(SENSOR_NAME) is not None
     recordings = defs.resources["recordings"]
     assert isinstance(recordings, LocalRecordingStorage) and recordings.directory == str(tmp_path)

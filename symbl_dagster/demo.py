@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RECORDINGS = PROJECT_ROOT / "examples" / "recordings"
-DEFAULT_OUTPUT = Path("demo-output")
+DEFAULT_OUTPUT = Path("demo_output")
 CURSOR_KEY = "symbl-dagster/demo/sensor-cursor"
 RUN_KEY_TAG = "dagster/run_key"
 _MAX_TICKS = 20
@@ -56,7 +56,7 @@ def configure_demo_parser(parser: argparse.ArgumentParser) -> None:
         "--output",
         type=Path,
         default=DEFAULT_OUTPUT,
-        help="folder for the Dagster instance, server data, warehouse and plots (default: ./demo-output)",
+        help="folder for the Dagster instance, server data, warehouse and plots (default: ./demo_output)",
     )
     parser.add_argument("--speakers", type=Path, default=None, help="speaker directory JSON file (optional)")
     parser.add_argument(

@@ -25,13 +25,12 @@ from symbl_dagster.assets import GROUP_NAME, build_symbl_assets
 from symbl_dagster.resource import SymblResource
 from symbl_dagster.sensors import build_recordings_sensor
 from symbl_dagster.storage import RecordingStorage, recording_storage_from_uri
-from symbl_dagster.warehouse import WarehouseResource
+from symbl_dagster.warehouse import DEFAULT_WAREHOUSE_URL, WarehouseResource
 
 JOB_NAME = "symbl_recordings_job"
 SENSOR_NAME = "symbl_recordings_sensor"
 DEFAULT_BASE_URL = "https://api.symbl.ai"
 DEFAULT_RECORDINGS_DIR = "recordings"
-DEFAULT_WAREHOUSE_FILE = "symbl_warehouse.sqlite"
 
 
 def build_definitions(
@@ -61,12 +60,12 @@ def build_definitions(
 def definitions_from_env(environ: Mapping[str, str] | None = None) -> Definitions:
     """The code location as configured by environment variables (see the README's configuration table).
 
-    Secrets stay ``EnvVar``s, read when a run starts, so they never reach the definitions snapshot. The recordings
+    Secrets (app id and secret, the warehouse URL) stay ``EnvVar``s, read when a run starts, so they never reach
+    the definitions snapshot or run config. The recordings
     store is chosen now: ``SYMBL_RECORDINGS_URI`` (``s3://bucket/prefix``) wins over ``SYMBL_RECORDINGS_DIR``.
     """
     env = os.environ if environ is None else environ
     recordings_uri = env.get("SYMBL_RECORDINGS_URI") or env.get("SYMBL_RECORDINGS_DIR") or DEFAULT_RECORDINGS_DIR
-    warehouse_url = env.get("SYMBL_WAREHOUSE_URL") or f"sqlite:///{Path(DEFAULT_WAREHOUSE_FILE).absolute()}"
     sensor_running = env.get("SYMBL_SENSOR_DEFAULT_STATUS", "").lower() == "running"
     return build_definitions(
         symbl=SymblResource(
@@ -75,7 +74,8 @@ def definitions_from_env(environ: Mapping[str, str] | None = None) -> Definition
             base_url=env.get("SYMBL_BASE_URL") or DEFAULT_BASE_URL,
         ),
         recordings=recording_storage_from_uri(recordings_uri),
-        warehouse=WarehouseResource(url=warehouse_url),
+        # An EnvVar keeps a password in the URL out of the definitions and run config.
+        warehouse=WarehouseResource(url=EnvVar("SYMBL_WAREHOUSE_URL") if env.get("SYMBL_WAREHOUSE_URL") else DEFAULT_WAREHOUSE_URL),
         speaker_directory_file=env.get("SYMBL_SPEAKER_DIRECTORY") or None,
         sensor_status=DefaultSensorStatus.RUNNING if sensor_running else DefaultSensorStatus.STOPPED,
     )

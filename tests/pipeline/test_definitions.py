@@ -54,6 +54,13 @@ def test_s3_uri_selects_s3_storage_and_secrets_stay_env_vars() -> None:
     symbl = defs.resources["symbl"]
     assert isinstance(symbl.app_secret, EnvVar) and symbl.app_secret == "SYMBL_APP_SECRET"
     assert isinstance(symbl.app_id, EnvVar) and symbl.app_id == "SYMBL_APP_ID"
+    assert defs.resources["warehouse"].url == "sqlite:///symbl_warehouse.db"  # the default when unset
+
+
+def test_warehouse_url_stays_an_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYMBL_WAREHOUSE_URL", "postgresql+psycopg://loader:s3cret@db.internal/warehouse")
+    url = definitions_from_env().resources["warehouse"].url
+    assert isinstance(url, EnvVar) and url == "SYMBL_WAREHOUSE_URL"
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path: Path) -> None:

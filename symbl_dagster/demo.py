@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RECORDINGS = PROJECT_ROOT / "examples" / "recordings"
+DEFAULT_SPEAKERS = PROJECT_ROOT / "examples" / "speakers.json"  # who "Speaker 1/2" are in the sample calls
 DEFAULT_OUTPUT = Path("demo_output")
 CURSOR_KEY = "symbl-dagster/demo/sensor-cursor"
 RUN_KEY_TAG = "dagster/run_key"
@@ -58,7 +59,13 @@ def configure_demo_parser(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_OUTPUT,
         help="folder for the Dagster instance, server data, warehouse and plots (default: ./demo_output)",
     )
-    parser.add_argument("--speakers", type=Path, default=None, help="speaker directory JSON file (optional)")
+    parser.add_argument(
+        "--speakers",
+        type=Path,
+        default=None,
+        help="speaker directory JSON file: {recording key: {'Speaker 1': {name, email}}} "
+        "(default: examples/speakers.json with the default recordings, else none)",
+    )
     parser.add_argument(
         "--job-timeout",
         type=float,
@@ -98,8 +105,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     dagster_home = _prepare_dagster_home(output / "dagster_home")
     plots_dir = output / "plots"
     warehouse_url = args.warehouse or f"sqlite:///{output / 'warehouse.sqlite'}"
-    if args.speakers is not None and not args.speakers.is_file():
-        raise DemoError(f"speaker directory {args.speakers} does not exist")
+    speakers = args.speakers
+    if speakers is None and recordings_dir == DEFAULT_RECORDINGS and DEFAULT_SPEAKERS.is_file():
+        speakers = DEFAULT_SPEAKERS
+    if speakers is not None and not speakers.is_file():
+        raise DemoError(f"speaker directory {speakers} does not exist")
 
     # Imported here so `symbl-dagster --help` stays fast.
     from dagster import DagsterInstance
@@ -108,9 +118,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         base_url = stack.enter_context(_symbl_api(args.symbl_url, output / "symbl_server", out))
         stack.enter_context(_environ({"DAGSTER_HOME": str(dagster_home)}))
         instance = stack.enter_context(DagsterInstance.get())
-        defs = _definitions(base_url, recordings_dir, warehouse_url, args.speakers)
+        defs = _definitions(base_url, recordings_dir, warehouse_url, speakers)
         print(f"Dagster instance: {dagster_home}", file=out)
         print(f"Recordings:       {recordings_dir}", file=out)
+        if speakers is not None:
+            print(f"Speakers:         {speakers}", file=out)
 
         requests = _sensor_run_requests(defs, instance, out)
         requests += _unfinished_partitions(instance, {request.partition_key for request in requests})

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Union
 
 JSON = Mapping[str, Any]
 
@@ -97,10 +97,11 @@ class Submission:
 
 @dataclass(frozen=True)
 class Job:
-    """An Async API job; ``status`` is one of :class:`JobStatus`'s values."""
+    """An Async API job; ``status`` is one of :class:`JobStatus`'s values, ``message`` a reason if given."""
 
     id: str
     status: str
+    message: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -116,7 +117,11 @@ class Job:
 
     @classmethod
     def from_api(cls, payload: JSON) -> Job:
-        return cls(id=str(payload.get("id", "")), status=str(payload.get("status", "")).lower())
+        return cls(
+            id=str(payload.get("id", "")),
+            status=str(payload.get("status", "")).lower(),
+            message=_str(payload.get("message")),
+        )
 
 
 @dataclass(frozen=True)
@@ -532,7 +537,10 @@ def _iso(value: datetime) -> str:
     return aware.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def text_messages_to_api(messages: Iterable[TextMessage | Mapping[str, Any] | str]) -> list[dict[str, Any]]:
+TextMessageLike = Union[TextMessage, Mapping[str, Any], str]
+
+
+def text_messages_to_api(messages: Iterable[TextMessageLike]) -> list[dict[str, Any]]:
     """Text API ``messages``: :class:`TextMessage`, raw Symbl mappings (passed through) or plain strings."""
     result: list[dict[str, Any]] = []
     for message in messages:

@@ -37,7 +37,7 @@ class SymblResource(ConfigurableResource):
     connect_timeout: float = Field(default=10.0, description="Seconds to wait for a TCP connection.")
     read_timeout: float = Field(default=120.0, description="Seconds to wait for each read of an answer.")
     max_retries: int = Field(default=5, description="Retries of a transient failure (429, 5xx, network); 0 disables.")
-    backoff_initial: float = Field(default=0.5, description="First retry backoff ceiling in seconds; doubles, jittered.")
+    backoff_initial: float = Field(default=0.5, description="First retry backoff ceiling (s); doubles, jittered.")
     backoff_max: float = Field(default=30.0, description="Largest retry backoff in seconds.")
     max_retry_after: float = Field(
         default=300.0, description="A Retry-After longer than this many seconds fails at once instead of waiting."
@@ -46,7 +46,7 @@ class SymblResource(ConfigurableResource):
     poll_factor: float = Field(default=1.5, description="Growth factor of the poll interval after each poll.")
     poll_max: float = Field(default=30.0, description="Longest interval between job status polls, in seconds.")
     wait_timeout: float = Field(
-        default=4 * 3600.0, description="Overall limit in seconds for waiting on one job (Symbl accepts 4 h recordings)."
+        default=4 * 3600.0, description="Overall limit in seconds for waiting on one job (recordings run up to 4 h)."
     )
     token_refresh_margin: float = Field(
         default=300.0, description="Refresh the access token this many seconds before it expires."

@@ -31,7 +31,7 @@ from symbl_dagster.models import (
     Message,
     Submission,
     SummaryItem,
-    TextMessage,
+    TextMessageLike,
     Topic,
     Tracker,
     Transcript,
@@ -205,12 +205,12 @@ class SymblClient:
     def append_video_url(self, conversation_id: str, url: str, options: Options = None) -> Submission:
         return self._submit_json("PUT", "/v1/process/video/url", conversation_id, {"url": url}, options)
 
-    def submit_text(self, messages: Iterable[TextMessage | Mapping[str, Any] | str], options: Options = None) -> Submission:
+    def submit_text(self, messages: Iterable[TextMessageLike], options: Options = None) -> Submission:
         """Process chat or transcript messages (``TextMessage``, raw Symbl message mappings, or strings)."""
         return self._submit_json("POST", "/v1/process/text", None, {"messages": _text(messages)}, options)
 
     def append_text(
-        self, conversation_id: str, messages: Iterable[TextMessage | Mapping[str, Any] | str], options: Options = None
+        self, conversation_id: str, messages: Iterable[TextMessageLike], options: Options = None
     ) -> Submission:
         return self._submit_json("PUT", "/v1/process/text", conversation_id, {"messages": _text(messages)}, options)
 
@@ -278,8 +278,9 @@ class SymblClient:
                 if job.is_completed:
                     return job
                 if job.is_failed:
+                    reason = f": {job.message}" if job.message else ""
                     raise SymblJobFailedError(
-                        f"Symbl job {job_id} failed", job_id=job_id, method="GET", path=f"/v1/job/{job_id}"
+                        f"Symbl job {job_id} failed{reason}", job_id=job_id, method="GET", path=f"/v1/job/{job_id}"
                     )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -469,7 +470,7 @@ def _query(values: Mapping[str, Any]) -> dict[str, str]:
     return {key: str(value) for key, value in values.items() if value is not None}
 
 
-def _text(messages: Iterable[TextMessage | Mapping[str, Any] | str]) -> list[dict[str, Any]]:
+def _text(messages: Iterable[TextMessageLike]) -> list[dict[str, Any]]:
     encoded = text_messages_to_api(messages)
     if not encoded:
         raise ValueError("submit at least one text message")

@@ -105,7 +105,8 @@ class Transport:
             except requests.RequestException as exc:
                 never_sent = _never_sent(exc)
                 error = self._connection_error(exc, method, path, kind, never_sent)
-                retryable = never_sent or (kind is Kind.IDEMPOTENT and not isinstance(exc, requests.exceptions.SSLError))
+                is_tls_failure = isinstance(exc, requests.exceptions.SSLError)  # a setup problem: retrying won't help
+                retryable = never_sent or (kind is Kind.IDEMPOTENT and not is_tls_failure)
                 retry_after = None
             else:
                 if response.status_code < 300:

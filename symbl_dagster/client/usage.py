@@ -79,4 +79,7 @@ class Usage:
 
     def __repr__(self) -> str:
         snapshot = self.snapshot()
-        return f"Usage(api_calls={snapshot.api_calls}, bytes_uploaded={snapshot.bytes_uploaded}, retries={snapshot.retries})"
+        return (
+            f"Usage(api_calls={snapshot.api_calls}, bytes_uploaded={snapshot.bytes_uploaded},"
+            f" retries={snapshot.retries})"
+        )

@@ -31,6 +31,7 @@ from symbl_dagster.server.options import (
 from symbl_dagster.server.speakers import apply_speaker_events
 from symbl_dagster.server.store import Store
 from symbl_dagster.server.views import ConversationView
+from symbl_dagster.server.wav import wav_problem
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.address_string(), format % args)
 
     # ------------------------------------------------------------------------------------ plumbing
@@ -303,6 +304,9 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
         if self._stream_body(upload) == 0:
             upload.unlink(missing_ok=True)
             raise RequestError(f"The request body is empty: send the {kind} file's bytes")
+        if problem := wav_problem(upload):
+            upload.unlink(missing_ok=True)
+            raise RequestError(f"Cannot process this recording: {problem}")
         try:
             return self._submitted(*self.app.runner.submit(kind, options, {"upload": str(upload)}, cid, job_id))
         except BaseException:

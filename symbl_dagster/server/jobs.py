@@ -22,6 +22,7 @@ from symbl_dagster.server import language
 from symbl_dagster.server.faults import FaultInjector
 from symbl_dagster.server.options import RequestError, SubmitOptions, TextMessage
 from symbl_dagster.server.store import ConversationRow, JobRow, MemberRow, MessageRow, Store, WordRow
+from symbl_dagster.server.wav import wav_problem
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +163,10 @@ class JobRunner:
         except Exception as error:
             log.exception("job %s failed unexpectedly", job_id)
             self._set_status(job, "failed", options, f"Internal error while processing the job: {error}")
-        finally:
-            if "upload" in source:
-                Path(source["upload"]).unlink(missing_ok=True)
+        finally:  # the recording is not kept once processed
+            for leftover in (source.get("upload"), self._upload_dir / f"{job.id}.download"):
+                if leftover:
+                    Path(leftover).unlink(missing_ok=True)
 
     def _wait_until(self, deadline: float) -> bool:
         """Sleeps until `deadline` (epoch seconds); False when the server is stopping."""
@@ -209,10 +211,8 @@ class JobRunner:
 
     def _process_media(self, job: JobRow, conversation: ConversationRow, options: SubmitOptions, source: dict) -> None:
         path = self._media_path(job, source)
-        try:
-            from symbl_dagster.server import engine
-        except ImportError as missing:
-            raise JobFailure(f"The speech engine is not available: {missing}") from None
+        from symbl_dagster.server import engine  # heavy (numpy, av, pocketsphinx): loaded by the first media job
+
         engine_options = engine.EngineOptions(
             speaker_count=options.speaker_count,
             separate_channels=options.separate_channels,
@@ -222,9 +222,6 @@ class JobRunner:
             transcription = engine.transcribe(path, engine_options)
         except engine.AudioError as error:
             raise JobFailure(str(error)) from None
-        finally:
-            if "url" in source and path.parent == self._upload_dir:
-                path.unlink(missing_ok=True)
         offset = conversation.cursor_s
         existing = self._store.members(conversation.id)
         speaker_members: dict[int, MemberRow] = {}
@@ -256,6 +253,7 @@ class JobRunner:
         self._save(conversation, options, new_members, rows, offset + transcription.duration_s)
 
     def _media_path(self, job: JobRow, source: dict) -> Path:
+        """The recording on disk: the upload (checked at upload time), a permitted file:// path, or a download."""
         if "upload" in source:
             return Path(source["upload"])
         url: str = source["url"]
@@ -265,15 +263,17 @@ class JobRunner:
             path = Path(urllib.request.url2pathname(url[len("file:") :].removeprefix("//")))
             if not path.is_file():
                 raise JobFailure(f"Could not read {url}: no such file")
-            return path
-        target = self._upload_dir / f"{job.id}.download"
-        try:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, target.open("wb") as out:
-                shutil.copyfileobj(response, out, length=1 << 20)
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            target.unlink(missing_ok=True)
-            raise JobFailure(f"Could not download {url}: {error}") from None
-        return target
+        else:
+            path = self._upload_dir / f"{job.id}.download"
+            try:
+                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, path.open("wb") as out:
+                    shutil.copyfileobj(response, out, length=1 << 20)
+            except (urllib.error.URLError, OSError, ValueError) as error:
+                path.unlink(missing_ok=True)
+                raise JobFailure(f"Could not download {url}: {error}") from None
+        if problem := wav_problem(path):
+            raise JobFailure(f"Cannot process {url}: {problem}")
+        return path
 
     # ------------------------------------------------------------------------------------ storing
 

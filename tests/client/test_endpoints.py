@@ -24,17 +24,16 @@ def body_of(call) -> dict:
 @pytest.mark.parametrize(
     ("call", "method", "path"),
     [
-        (lambda c: c.submit_audio_url("https://r/a.wav", {"name": "a"}), "POST", "/v1/process/audio/url"),
-        (lambda c: c.append_audio_url(CID, "https://r/a.wav", {"name": "a"}), "PUT", f"/v1/process/audio/url/{CID}"),
-        (lambda c: c.submit_video_url("https://r/a.mp4", {"name": "a"}), "POST", "/v1/process/video/url"),
-        (lambda c: c.append_video_url(CID, "https://r/a.mp4", {"name": "a"}), "PUT", f"/v1/process/video/url/{CID}"),
+        (lambda c: c.submit_audio_url("https://r/a", {"name": "a"}), "POST", "/v1/process/audio/url"),
+        (lambda c: c.append_audio_url(CID, "https://r/a", {"name": "a"}), "PUT", f"/v1/process/audio/url/{CID}"),
+        (lambda c: c.submit_video_url("https://r/a", {"name": "a"}), "POST", "/v1/process/video/url"),
+        (lambda c: c.append_video_url(CID, "https://r/a", {"name": "a"}), "PUT", f"/v1/process/video/url/{CID}"),
     ],
 )
 def test_url_submissions_put_url_and_options_in_the_json_body(rsps, fake, client, call, method, path):
     rsps.add(method, fake.api + path, json=SUBMITTED, status=201)
     assert call(client).job_id == "job-1"
-    assert body_of(fake.calls(rsps, path)[0]) == {"url": path.startswith("/v1/process/video") and "https://r/a.mp4"
-                                                  or "https://r/a.wav", "name": "a"}
+    assert body_of(fake.calls(rsps, path)[0]) == {"url": "https://r/a", "name": "a"}
 
 
 def test_text_submission_and_append(rsps, fake, client):
@@ -175,9 +174,12 @@ def test_wait_for_job_polls_at_once_then_with_a_growing_interval(rsps, fake, mak
 
 def test_wait_for_job_raises_job_failed(rsps, fake, client):
     rsps.add(responses.GET, f"{fake.api}/v1/job/job-1", json={"id": "job-1", "status": "failed"})
+    rsps.add(responses.GET, f"{fake.api}/v1/job/job-2", json={"id": "job-2", "status": "failed", "message": "not audio"})
     with pytest.raises(SymblJobFailedError) as caught:
         client.wait_for_job("job-1")
-    assert caught.value.job_id == "job-1" and "job-1 failed" in str(caught.value)
+    assert caught.value.job_id == "job-1" and str(caught.value).endswith("job-1 failed")
+    with pytest.raises(SymblJobFailedError, match="job-2 failed: not audio"):
+        client.wait_for_job("job-2")
 
 
 def test_wait_for_job_times_out_and_says_the_job_keeps_running(rsps, fake, make_client, token_endpoint):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import time
 import tracemalloc
+import wave
+from pathlib import Path
 
 import pytest
 
@@ -53,7 +55,8 @@ def test_text_conversation_end_to_end(local_server):
         messages = client.get_messages(cid, sentiment=True, verbose=True)
         assert [m.text for m in messages] == [m.content for m in CHAT]
         assert all(m.conversation_id == cid and m.start_time and m.start_time.tzinfo for m in messages)
-        assert all(m.sentiment_label in {"positive", "neutral", "negative"} and m.polarity is not None for m in messages)
+        assert all(m.sentiment_label in {"positive", "neutral", "negative"} for m in messages)
+        assert all(m.polarity is not None for m in messages)
         assert messages[0].sentiment_label == "positive" and messages[2].polarity < messages[0].polarity
         assert messages[0].speaker_name == "Natalia" and messages[0].words
 
@@ -245,7 +248,9 @@ def test_a_failed_job_raises_job_failed(local_server):
         submission = client.submit_text(CHAT)
         with pytest.raises(SymblJobFailedError) as caught:
             client.wait_for_job(submission.job_id)
+        reason = client.get_job(submission.job_id).message
     assert caught.value.job_id == submission.job_id
+    assert reason and str(caught.value).endswith(f"failed: {reason}")
 
 
 def test_waiting_times_out_and_can_be_resumed(local_server):
@@ -312,3 +317,27 @@ def test_one_client_shared_by_threads_under_faults(local_server):
         snapshot = client.usage.snapshot()
         assert snapshot.calls_by_endpoint["POST /oauth2/token:generate"] == 1
         assert snapshot.calls_by_endpoint["GET /v1/conversations/{conversationId}/messages"] == 40 + snapshot.retries
+
+
+RECORDINGS = Path(__file__).resolve().parents[2] / "examples" / "recordings"
+
+
+@pytest.mark.slow
+def test_a_recorded_call_through_the_real_speech_engine(local_server, tmp_path):
+    clip = tmp_path / "support_clip.wav"  # the first 8 s of the committed support call, to spare the CPU
+    with wave.open(str(RECORDINGS / "support_call.wav"), "rb") as call, wave.open(str(clip), "wb") as out:
+        out.setparams(call.getparams())
+        out.writeframes(call.readframes(int(8.0 * call.getframerate())))
+    server = local_server()
+    options = SubmissionOptions(name="support", enable_speaker_diarization=True, diarization_speaker_count=2)
+    with fast_client(server, poll_max=0.5) as client, clip.open("rb") as stream:
+        submission = client.submit_audio_file(stream, options=options)
+        assert client.wait_for_job(submission.job_id, timeout=120).is_completed
+        messages = client.get_messages(submission.conversation_id, sentiment=True, verbose=True)
+        members = client.get_members(submission.conversation_id)
+        assert client.usage.snapshot().bytes_uploaded == clip.stat().st_size
+    assert messages and all(m.text and m.words and m.start_time and m.start_time.tzinfo for m in messages)
+    assert [m.time_offset for m in messages] == sorted(m.time_offset for m in messages)
+    assert all(m.sentiment_label in {"positive", "neutral", "negative"} for m in messages)
+    assert {m.speaker_id for m in messages} <= {member.id for member in members}
+    assert members and all(member.name and member.name.startswith("Speaker ") for member in members)

@@ -72,7 +72,8 @@ def test_a_bare_message_has_empty_optional_fields():
 
 
 def test_diarized_and_insight_speaker_shapes():
-    assert Message.from_api({"id": "1", "text": "x", "from": {"id": "s1", "name": "Speaker 1"}}).speaker_name == "Speaker 1"
+    diarized = Message.from_api({"id": "1", "text": "x", "from": {"id": "s1", "name": "Speaker 1"}})
+    assert diarized.speaker_name == "Speaker 1"
     assert Member.from_api({"id": "u", "name": "N", "userId": "n@example.com"}).email == "n@example.com"
 
 
@@ -80,7 +81,8 @@ def test_job_and_submission():
     assert Job.from_api({"id": "j", "status": "COMPLETED"}).is_completed
     assert Job.from_api({"id": "j", "status": "failed"}).is_terminal
     assert not Job.from_api({"id": "j", "status": "some_new_state"}).is_terminal
-    assert Submission.from_api({"conversationId": 5815170693595136, "jobId": "u"}) == Submission("5815170693595136", "u")
+    numeric = Submission.from_api({"conversationId": 5815170693595136, "jobId": "u"})
+    assert numeric == Submission("5815170693595136", "u")
 
 
 def test_conversation():
@@ -136,8 +138,9 @@ def test_go_entities_expand_one_per_match():
 
 @pytest.mark.parametrize("wrap", [lambda items: items, lambda items: {"trackers": items}], ids=["bare", "wrapped"])
 def test_trackers_bare_array_or_wrapped(wrap):
-    items = [{"id": "t", "name": "Pricing", "matches": [
-        {"type": "vocabulary", "value": "price", "messageRefs": REFS, "insightRefs": [{"id": "i", "type": "question", "text": "q", "offset": 0}]}]}]
+    insight_refs = [{"id": "i", "type": "question", "text": "q", "offset": 0}]
+    match = {"type": "vocabulary", "value": "price", "messageRefs": REFS, "insightRefs": insight_refs}
+    items = [{"id": "t", "name": "Pricing", "matches": [match]}]
     (tracker,) = Tracker.list_from_api(wrap(items))
     assert tracker.name == "Pricing" and tracker.matches[0].message_refs[0].id == "m1"
     assert tracker.matches[0].insight_refs[0].id == "i"

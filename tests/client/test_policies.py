@@ -85,7 +85,9 @@ def test_invalid_client_settings_are_configuration_errors(settings):
         SymblClient("id", "secret", **settings)
 
 
-@pytest.mark.parametrize(("app_id", "app_secret", "base_url"), [("", "s", "http://x"), ("i", "", "http://x"), ("i", "s", "ftp://x")])
+@pytest.mark.parametrize(
+    ("app_id", "app_secret", "base_url"), [("", "s", "http://x"), ("i", "", "http://x"), ("i", "s", "ftp://x")]
+)
 def test_missing_credentials_or_bad_url_are_configuration_errors(app_id, app_secret, base_url):
     with pytest.raises(SymblConfigurationError):
         SymblClient(app_id, app_secret, base_url)

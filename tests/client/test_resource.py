@@ -97,7 +97,8 @@ def test_half_given_credentials_are_refused(tmp_path, monkeypatch):
 def test_secret_and_token_never_reach_dagster_events_or_metadata(tmp_path):
     secret, token = "literal-secret-in-code", "token-that-must-not-leak"
     with responses.RequestsMock() as mock:
-        mock.add(responses.POST, "https://symbl.test/oauth2/token:generate", json={"accessToken": token, "expiresIn": 60})
+        answer = {"accessToken": token, "expiresIn": 60}
+        mock.add(responses.POST, "https://symbl.test/oauth2/token:generate", json=answer)
         mock.add(responses.GET, "https://symbl.test/v1/job/j", status=500, json={"message": f"echo {token} {secret}"})
         mock.add(responses.GET, "https://symbl.test/v1/job/j", json={"id": "j", "status": "completed"})
 

@@ -401,13 +401,12 @@ def test_secrets_never_reach_logs_errors_reprs_or_metadata(rsps, fake, client, c
     echo = f"bad token {fake.token} for secret {fake.app_secret}"
     rsps.add(responses.GET, fake.api + JOB, status=500, json={"message": echo})
     rsps.add(responses.GET, f"{fake.api}/v1/job/job-2", status=400, json={"message": echo})
-    rsps.add(
-        responses.POST, f"{fake.api}/v1/process/audio",
-        body=requests.ConnectionError(f"HTTPSConnectionPool: Max retries exceeded with url: /v1/process/audio?webhookUrl=https://hook/?key={fake.app_secret}"),
-    )
+    hook = f"https://hook/?key={fake.app_secret}"
+    failure = f"HTTPSConnectionPool: Max retries exceeded with url: /v1/process/audio?webhookUrl={hook}"
+    rsps.add(responses.POST, f"{fake.api}/v1/process/audio", body=requests.ConnectionError(failure))
     errors: list[SymblError] = []
     for call in (lambda: client.get_job("job-1"), lambda: client.get_job("job-2"),
-                 lambda: client.submit_audio_file(io.BytesIO(b"abc"), options={"webhookUrl": f"https://hook/?key={fake.app_secret}"})):
+                 lambda: client.submit_audio_file(io.BytesIO(b"abc"), options={"webhookUrl": hook})):
         with pytest.raises(SymblError) as caught:
             call()
         errors.append(caught.value)
@@ -432,7 +431,8 @@ def test_errors_survive_pickling_with_their_attributes(rsps, fake, client):
 def test_a_short_secret_is_masked_only_as_a_whole_word(rsps, fake):
     from symbl_dagster.client import SymblClient
 
-    rsps.add(responses.POST, f"{fake.api}/oauth2/token:generate", json={"accessToken": "tok-long-enough", "expiresIn": 60})
+    token = {"accessToken": "tok-long-enough", "expiresIn": 60}
+    rsps.add(responses.POST, f"{fake.api}/oauth2/token:generate", json=token)
     rsps.add(responses.GET, fake.api + JOB, status=400, json={"message": "too many jobs; your secret bs was echoed"})
     with SymblClient(fake.app_id, "bs", fake.api) as client, pytest.raises(SymblBadRequestError) as caught:
         client.get_job("job-1")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+import wave
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import av
 import pytest
 import requests
 
@@ -179,3 +181,38 @@ def make_api() -> Callable[[str], Api]:
 @pytest.fixture
 def credentials() -> dict[str, str]:
     return {"app_id": APP_ID, "app_secret": APP_SECRET}
+
+
+RECORDINGS = Path(__file__).resolve().parents[2] / "examples" / "recordings"
+
+
+def _write_wav(path: Path, frames: bytes, channels: int, rate: int) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames)
+    return path
+
+
+@pytest.fixture
+def support_clip(tmp_path: Path) -> Path:
+    """The first 18 s of the committed support call: agent, customer, agent (short, to spare the CPU)."""
+    with wave.open(str(RECORDINGS / "support_call.wav"), "rb") as call:
+        rate, channels = call.getframerate(), call.getnchannels()
+        frames = call.readframes(int(18.0 * rate))
+    return _write_wav(tmp_path / "support_clip.wav", frames, channels, rate)
+
+
+@pytest.fixture
+def stereo_clip(tmp_path: Path) -> Path:
+    """The first 13 s of the committed two-channel billing call (customer on channel 2 speaks first)."""
+    with av.open(str(RECORDINGS / "billing_call_stereo.ogg")) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="s16", layout="stereo", rate=16000)
+        pcm = b"".join(
+            bytes(out.planes[0])[: out.samples * 4]
+            for frame in container.decode(stream)
+            for out in resampler.resample(frame)
+        )
+    return _write_wav(tmp_path / "stereo_clip.wav", pcm[: 13 * 16000 * 4], 2, 16000)

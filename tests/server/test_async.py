@@ -209,3 +209,21 @@ def test_chunked_upload_is_streamed_to_disk_and_removed_after_the_job(server, ap
     assert job["status"] == "failed" and job["message"]
     assert list((server.data_dir / "uploads").iterdir()) == []
     assert re.fullmatch(r"\d{16}", response.json()["conversationId"])
+
+
+def test_file_urls_only_when_the_server_allows_them(make_server, make_api, tmp_path) -> None:
+    server = make_server(ServerSettings(allow_file_urls=True))
+    api = make_api(server.base_url)
+    truncated = tmp_path / "truncated.wav"
+    header = (
+        b"RIFF\x24\x00\x10\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00"
+    )
+    truncated.write_bytes(header + b"data\x00\x00\x10\x00" + b"\0" * 1000)  # declares 1 MiB of samples
+    outcomes = {}
+    for name, url in (("missing", (tmp_path / "missing.wav").as_uri()), ("truncated", truncated.as_uri())):
+        response = api.post("/v1/process/audio/url", json={"url": url})
+        assert response.status_code == 201
+        outcomes[name] = api.wait_for_job(response.json()["jobId"])
+    assert outcomes["missing"]["status"] == "failed" and "no such file" in outcomes["missing"]["message"]
+    assert outcomes["truncated"]["status"] == "failed" and "truncated" in outcomes["truncated"]["message"]
+    assert truncated.exists()  # the server reads local files in place and never deletes them

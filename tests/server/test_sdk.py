@@ -80,3 +80,32 @@ def test_sdk_text_flow(sdk, credentials, sales_call) -> None:
 def test_sdk_reports_a_bad_conversation_the_sdk_way(sdk, credentials) -> None:
     missing = sdk.Conversations.get_messages("1234", credentials=credentials)
     assert missing == {"message": "The conversationId is either invalid or does not exist."}
+
+
+@pytest.mark.slow
+def test_sdk_audio_flow_with_diarization(sdk, credentials, support_clip) -> None:
+    conversation = sdk.Audio.process_file(
+        file_path=str(support_clip),
+        credentials=credentials,
+        parameters={"enableSpeakerDiarization": True, "diarizationSpeakerCount": 2},
+    )
+    assert conversation.get_job_status() == "completed"
+    conversation_id = conversation.get_conversation_id()
+    messages = conversation.get_messages(parameters={"sentiment": True, "verbose": True}).messages
+    assert len(messages) >= 3
+    assert {m._from.name for m in messages} == {"Speaker 1", "Speaker 2"}
+    agent = messages[0]._from
+    customer = next(m._from for m in messages if m._from.id != agent.id)
+    assert all(m.sentiment.suggested in ("positive", "neutral", "negative") for m in messages)
+    assert messages[0].words[0].start_time < messages[0].words[-1].end_time
+
+    members = conversation.get_members().members
+    assert sorted(m.name for m in members) == ["Speaker 1", "Speaker 2"]
+    conversations_api = symbl_rest.ConversationsApi(symbl_rest.ApiClient(symbl_rest.Configuration()))
+    conversations_api.put_members_information_by_members_id(
+        {"id": customer.id, "name": "Customer", "email": "customer@example.com"}, conversation_id, customer.id
+    )
+    renamed = conversation.get_messages().messages
+    assert {m._from.name for m in renamed} == {agent.name, "Customer"}
+    analytics = conversation.get_analytics()
+    assert all(m.talk_time.seconds > 0 and m.pace.wpm > 0 for m in analytics.members)

@@ -277,7 +277,7 @@ def build_symbl_assets(
             job = client.wait_for_job(symbl_submission.job_id, timeout=config.timeout_s)
         except SymblJobFailedError as exc:
             raise Failure(
-                description=f"Symbl job {exc.job_id} for {context.partition_key!r} ended with status 'failed'",
+                description=f"{exc.message} (recording {context.partition_key!r})",
                 metadata={**ids, "symbl/job": MetadataValue.json(_error_details(exc, status="failed"))},
                 allow_retries=False,
             ) from exc

@@ -201,8 +201,8 @@ def _definitions(base_url: str, recordings_dir: Path, warehouse_url: str, speake
             app_id=EnvVar("SYMBL_APP_ID"),
             app_secret=EnvVar("SYMBL_APP_SECRET"),
             base_url=base_url,
-            poll_initial=1.0,  # sample calls finish in seconds: notice it promptly
-            poll_max=5.0,
+            poll_initial=0.5,  # sample calls finish in seconds: notice it promptly
+            poll_max=2.0,
         ),
         # The sample recordings are complete files: no need to wait for them to settle.
         recordings=LocalRecordingStorage(directory=str(recordings_dir), settle_seconds=0),

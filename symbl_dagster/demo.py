@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -80,14 +79,6 @@ class DemoError(Exception):
     """A setting the demo cannot work with; printed without a traceback."""
 
 
-@dataclass(frozen=True)
-class RunOutcome:
-    partition_key: str
-    run_id: str | None
-    success: bool
-    skipped: bool = False
-
-
 def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
         return _run(args, out)
@@ -126,14 +117,14 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
         requests = _sensor_run_requests(defs, instance, out)
         requests += _unfinished_partitions(instance, {request.partition_key for request in requests})
-        outcomes = [
-            _materialize(defs, instance, request, plots_dir, args.job_timeout, index, len(requests), out)
+        failed = [
+            request.partition_key
             for index, request in enumerate(requests, start=1)
+            if not _materialize(defs, instance, request, plots_dir, args.job_timeout, index, len(requests), out)
         ]
         if not requests:
             print("Nothing new: every recording was already processed (no Symbl job submitted).", file=out)
         _print_summary(warehouse_url, plots_dir, out)
-    failed = [outcome.partition_key for outcome in outcomes if not outcome.success]
     if failed:
         print(f"\n{len(failed)} recording(s) failed: {', '.join(failed)} (run the demo again to retry)", file=out)
         return 1
@@ -265,7 +256,8 @@ def _unfinished_partitions(instance: Any, already: set[str]) -> list[Any]:
 
 def _materialize(
     defs: Any, instance: Any, request: Any, plots_dir: Path, job_timeout: float, index: int, total: int, out: TextIO
-) -> RunOutcome:
+) -> bool:
+    """Run the sensor's target job for one run request in this instance; True when it succeeded."""
     from symbl_dagster.pipeline import JOB_NAME, SENSOR_NAME
 
     job = defs.resolve_job_def(JOB_NAME)
@@ -304,14 +296,14 @@ def _materialize(
     worker.join()
     if "error" in result:
         print(f"{label}: failed to run: {result['error']}", file=out)
-        return RunOutcome(request.partition_key, run_id, success=False)
+        return False
     success = result["value"].success
     if not success:
         for event in result["value"].all_events:
             if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
                 print(f"  {event.step_key} failed: {event.step_failure_data.error.message.strip()}", file=out)
     print(f"{label}: {'done' if success else 'FAILED'}", file=out)
-    return RunOutcome(request.partition_key, run_id, success=success)
+    return success
 
 
 def _follow_progress(instance: Any, run_id: str, worker: threading.Thread, out: TextIO) -> None:

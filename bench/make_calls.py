@@ -52,8 +52,6 @@ SUPPORT_CALL = CallScript(
         (1, "Hi Sarah. I bought a new phone from your store last week, and it does not work."),
         (0, "I am sorry to hear that. What is the problem with the phone?"),
         (1, "The screen goes black after a few minutes. I am very unhappy about this."),
-        (0, "I understand. Can you tell me your order number, please?"),
-        (1, "Yes, it is one two three four five."),
         (0, "Thank you. I can see your order. I will send you a new phone today."),
         (1, "That is great news. When will it arrive?"),
         (0, "It should arrive on Monday. Please send the old phone back to us in the same box."),

@@ -14,7 +14,7 @@ import time
 
 import requests
 
-from symbl_dagster.server import LocalSymblServer
+from symbl_dagster.server import LocalSymblServer, ServerSettings
 
 CHUNK = b"\0" * (1 << 20)
 
@@ -54,7 +54,12 @@ def upload(base_url: str, token: str, size_mb: int, chunked: bool) -> float:
 
 
 def main(size_mb: int) -> None:
-    with tempfile.TemporaryDirectory() as data_dir, LocalSymblServer("bench", "bench-secret", data_dir) as server:
+    # Jobs wait (job_delay_s) so that only receiving the upload is measured, not the speech engine.
+    settings = ServerSettings(job_delay_s=3600)
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        LocalSymblServer("bench", "bench-secret", data_dir, settings) as server,
+    ):
         token = requests.post(
             f"{server.base_url}/oauth2/token:generate",
             json={"type": "application", "appId": "bench", "appSecret": "bench-secret"},

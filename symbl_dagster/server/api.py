@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -347,7 +348,8 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
         order = Params(self.query).string("order") or "asc"
         if order not in ("asc", "desc"):
             raise RequestError("`order` must be asc or desc")
-        rows = self.app.store.conversations(limit, offset, descending=order == "desc")
+        start_after, start_before = (_epoch_query(self.query, key) for key in ("startTime", "endTime"))
+        rows = self.app.store.conversations(limit, offset, order == "desc", start_after, start_before)
         return 200, {"conversations": [ConversationView(self.app.store, row).conversation_json() for row in rows]}
 
     def get_conversation(self, cid: str) -> tuple[int, object]:
@@ -424,3 +426,15 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
     def post_transcript(self, cid: str) -> tuple[int, object]:
         view = self._view(cid)
         return 200, view.transcript_json(self._json_body())
+
+
+def _epoch_query(query: dict[str, list[str]], key: str) -> float | None:
+    """An ISO date-time query parameter as epoch seconds (a date alone means its midnight UTC)."""
+    raw = Params(query).string(key)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise RequestError(f"`{key}` must be an ISO 8601 date-time, got {raw!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()

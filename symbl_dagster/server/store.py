@@ -159,10 +159,23 @@ class Store:
         rows = self._query("SELECT * FROM conversations WHERE id = ?", (conversation_id,))
         return _conversation(rows[0]) if rows else None
 
-    def conversations(self, limit: int, offset: int, descending: bool) -> list[ConversationRow]:
+    def conversations(
+        self,
+        limit: int,
+        offset: int,
+        descending: bool,
+        start_after: float | None = None,
+        start_before: float | None = None,
+    ) -> list[ConversationRow]:
+        """A page of conversations ordered by start time (epoch seconds of the first message), optionally bounded."""
         order = "DESC" if descending else "ASC"
         rows = self._query(
-            f"SELECT * FROM conversations ORDER BY created_at {order}, id {order} LIMIT ? OFFSET ?", (limit, offset)
+            "SELECT c.*, c.origin + COALESCE(first.start_s, 0) AS start_time FROM conversations c "
+            "LEFT JOIN (SELECT conversation_id, MIN(start_s) AS start_s FROM messages GROUP BY conversation_id) first "
+            "ON first.conversation_id = c.id "
+            "WHERE start_time >= COALESCE(?, start_time) AND start_time <= COALESCE(?, start_time) "
+            f"ORDER BY start_time {order}, c.created_at {order} LIMIT ? OFFSET ?",
+            (start_after, start_before, limit, offset),
         )
         return [_conversation(row) for row in rows]
 

@@ -60,6 +60,16 @@ def test_conversation_and_list_with_paging(api, sales_call, conversation) -> Non
     assert [c["id"] for c in page] == [others[0]]
     newest = api.get("/v1/conversations", params={"order": "desc", "limit": 1}).json()["conversations"]
     assert newest[0]["name"] == "call 1"
+    later = [
+        {
+            "payload": {"content": "Next day."},
+            "duration": {"startTime": "2024-05-02T09:00:00Z", "endTime": "2024-05-02T09:00:02Z"},
+        }
+    ]
+    next_day = api.completed_text_conversation(later)
+    window = {"startTime": "2024-05-01T12:00:00Z", "endTime": "2024-05-03"}
+    assert [c["id"] for c in api.get("/v1/conversations", params=window).json()["conversations"]] == [next_day]
+    assert api.get("/v1/conversations", params={"startTime": "soon"}).status_code == 400
     assert api.get("/v1/conversations", params={"limit": -1}).status_code == 400
     assert api.get("/v1/conversations", params={"offset": "x"}).status_code == 400
     assert api.get("/v1/conversations/999").json() == {

@@ -11,7 +11,7 @@ import numpy as np
 
 from .asr import recognise
 from .decode import SAMPLE_RATE, decode_audio
-from .diarize import SpeakerSegment, diarize
+from .diarize import SpeakerSegment, label_speakers
 from .results import AudioError, EngineOptions, Transcription, Utterance, Word
 from .vad import detect_speech
 
@@ -31,7 +31,7 @@ def transcribe(path: str | os.PathLike, options: EngineOptions) -> Transcription
         ]
     else:
         mono = audio.samples[0]
-        turns = diarize(mono, detect_speech(mono), options.speaker_count)
+        turns = label_speakers(mono, detect_speech(mono), options.speaker_count)
     utterances = [
         utterance
         for turn in sorted(turns, key=lambda t: (t.start_s, t.speaker))

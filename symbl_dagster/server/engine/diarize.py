@@ -24,7 +24,7 @@ class SpeakerSegment:
     end_s: float
 
 
-def diarize(samples: np.ndarray, segments: list[Segment], speaker_count: int | None) -> list[SpeakerSegment]:
+def label_speakers(samples: np.ndarray, segments: list[Segment], speaker_count: int | None) -> list[SpeakerSegment]:
     """Label (and where the voice changes, split) speech segments with 0-based speaker indices."""
     if not speaker_count or speaker_count <= 1 or not segments:
         return [SpeakerSegment(0, s.start_s, s.end_s) for s in segments]

@@ -342,40 +342,38 @@ def _follow_progress(instance: Any, run_id: str, worker: threading.Thread, out: 
 def _print_summary(warehouse_url: str, plots_dir: Path, out: TextIO) -> None:
     """Per conversation and speaker, from what the warehouse holds now (the proof the load worked)."""
     import pandas as pd
-    import sqlalchemy as sa
 
     from symbl_dagster.timeseries import speaker_summary
+    from symbl_dagster.warehouse import Warehouse
 
-    engine = sa.create_engine(warehouse_url)
+    warehouse = Warehouse(warehouse_url)
     try:
-        with engine.connect() as connection:
-            if not sa.inspect(connection).has_table("symbl_messages"):
-                print("\nThe warehouse holds no conversations yet.", file=out)
-                return
-            conversations = pd.read_sql(
-                sa.text("select recording_key, conversation_id, message_count from symbl_conversations order by recording_key"),
-                connection,
-            )
-            messages = pd.read_sql(sa.text("select * from symbl_messages"), connection)
+        conversations = warehouse.read_table("symbl_conversations")
+        messages = warehouse.read_table("symbl_messages")
     finally:
-        engine.dispose()
+        warehouse.dispose()
 
-    print("\nPer-speaker summary (from the warehouse)", file=out)
+    if conversations.empty:
+        print("\nThe warehouse holds no conversations yet.", file=out)
+    else:
+        print("\nPer-speaker summary (from the warehouse)", file=out)
     for row in conversations.itertuples(index=False):
         rows = messages[messages["recording_key"] == row.recording_key].drop(columns=["recording_key"])
         print(f"\n{row.recording_key}  (conversation {row.conversation_id}, {row.message_count} messages)", file=out)
-        summary = speaker_summary(rows)
         print(f"  {'speaker':<28} {'messages':>8} {'talk (m:ss)':>11} {'mean polarity':>14}", file=out)
-        for speaker in summary.itertuples(index=False):
+        for speaker in speaker_summary(rows).itertuples(index=False):
             polarity = "n/a" if pd.isna(speaker.mean_polarity) else f"{speaker.mean_polarity:+.3f}"
             print(
                 f"  {speaker.speaker_name:<28} {speaker.messages:>8} {_minutes(speaker.talk_time_s):>11} {polarity:>14}",
                 file=out,
             )
-    safe_url = sa.engine.make_url(warehouse_url).render_as_string(hide_password=True)
     plots = sorted(plots_dir.glob("*.png")) if plots_dir.is_dir() else []
     print(f"\nPlots:     {plots_dir} ({len(plots)} PNG: {', '.join(plot.name for plot in plots)})", file=out)
-    print(f"Warehouse: {safe_url} (tables symbl_conversations, symbl_members, symbl_messages, symbl_speaker_timeseries)", file=out)
+    print(
+        f"Warehouse: {warehouse.redacted_url} "
+        "(tables symbl_conversations, symbl_members, symbl_messages, symbl_speaker_timeseries)",
+        file=out,
+    )
 
 
 def _minutes(seconds: float) -> str:

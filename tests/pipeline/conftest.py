@@ -153,6 +153,13 @@ def failing_symbl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     yield from _serve(tmp_path_factory.mktemp("failing-symbl-server"), settings)
 
 
+@pytest.fixture(scope="session")
+def slow_failing_symbl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SymblServer]:
+    """Jobs stay in progress for a minute, then fail: a wait times out, and no transcription is spent."""
+    settings = ServerSettings(job_delay_s=60.0, faults=FaultSettings(job_failure_rate=1.0))
+    yield from _serve(tmp_path_factory.mktemp("slow-symbl-server"), settings)
+
+
 def _make_pipeline(server: SymblServer, root: Path, instance: DagsterInstance, recording: Path) -> Pipeline:
     recordings_dir = root / "recordings"
     (recordings_dir / "calls").mkdir(parents=True)

@@ -237,17 +237,45 @@ def test_failed_symbl_job_fails_the_conversation_with_metadata(
         assert again["symbl/submitted_via"] == "upload" and again[META_JOB_ID] != submission[META_JOB_ID]
 
 
-def test_a_recording_gone_from_storage_fails_clearly(
+def test_a_timed_out_wait_fails_and_the_next_run_waits_for_the_same_job(
+    slow_failing_symbl_server: SymblServer, silent_recording: Path, tmp_path: Path, make_pipeline
+) -> None:
+    with instance_for_test() as instance:
+        pipeline = make_pipeline(slow_failing_symbl_server, tmp_path, instance, silent_recording)
+        (request,) = pipeline.tick()
+        impatient = pipeline.run(request.partition_key, {"symbl_conversation": {"timeout_s": 0.3}})
+        (failure,) = impatient.get_step_failure_events()
+        assert failure.step_key == "symbl_conversation"
+        user_failure = failure.step_failure_data.user_failure_data
+        assert "keeps running" in user_failure.description
+        first = materialization(impatient, "symbl_submission")
+        assert user_failure.metadata["symbl/job"].value["job_id"] == first[META_JOB_ID]
+
+        # The job is still running at Symbl: the next run waits for it rather than submitting again.
+        again = pipeline.run(request.partition_key, {"symbl_conversation": {"timeout_s": 0.3}})
+        reused = materialization(again, "symbl_submission")
+        assert reused["symbl/submitted_via"] == "reused" and reused[META_JOB_ID] == first[META_JOB_ID]
+        (failure,) = again.get_step_failure_events()
+        assert failure.step_failure_data.user_failure_data.metadata["symbl/job"].value["status"] in ("scheduled", "in_progress")
+
+
+def test_bad_options_and_a_recording_gone_from_storage_fail_before_submitting(
     failing_symbl_server: SymblServer, silent_recording: Path, tmp_path: Path, make_pipeline
 ) -> None:
     with instance_for_test() as instance:
         pipeline = make_pipeline(failing_symbl_server, tmp_path, instance, silent_recording)
+        conversations_before = conversation_count(failing_symbl_server)
         (request,) = pipeline.tick()
+        bad_mode = pipeline.run(request.partition_key, {"symbl_submission": {"mode": "fax"}})
+        (failure,) = bad_mode.get_step_failure_events()
+        assert "'default' or 'phone'" in failure.step_failure_data.user_failure_data.description
+
         (pipeline.recordings_dir / request.partition_key).unlink()
         result = pipeline.run(request.partition_key)
         (failure,) = result.get_step_failure_events()
         assert failure.step_key == "symbl_submission"
         assert "gone from storage" in failure.step_failure_data.user_failure_data.description
+        assert conversation_count(failing_symbl_server) == conversations_before  # nothing was submitted
 
 
 def test_a_bad_speaker_directory_file_fails_the_members_step(

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +68,28 @@ class SymblHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: App):
         super().__init__(address, SymblRequestHandler)
         self.app = app
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Ends kept-alive connections, so no handler thread answers from a stopped server's closed store."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already closed by its peer
+                pass
 
 
 Route = tuple[str, re.Pattern[str], str]

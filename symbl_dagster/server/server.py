@@ -105,6 +105,7 @@ class LocalSymblServer:
             return
         httpd, self._httpd = self._httpd, None
         httpd.shutdown()
+        httpd.close_connections()
         httpd.server_close()
         if self._thread is not None:
             self._thread.join()

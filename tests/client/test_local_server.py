@@ -169,7 +169,6 @@ def test_a_submission_to_a_server_that_is_not_listening_is_retried(local_server)
     client = fast_client(first, backoff_initial=0.3, backoff_max=0.6, max_retries=8)
     client.list_conversations()  # a token in hand, so the refused request is the submission itself
     first.stop()
-    client.close()
     restarted = []
 
     def start_late(seconds: float) -> None:  # the first backoff brings the server (back) up
@@ -201,8 +200,7 @@ def test_a_refused_token_is_refreshed_and_the_call_replayed(local_server):
     port = int(first.base_url.rsplit(":", 1)[1])
     with fast_client(first) as client:
         client.list_conversations()
-        first.stop()
-        client.close()  # drop the kept-alive connection, which the stopped server's handler thread still holds
+        first.stop()  # also ends the kept-alive connection: no answer from the stopped server's store
         second = local_server(port=port)  # new signing key: the cached token is now refused with 401
         assert client.list_conversations() == []
         assert client.usage.snapshot().calls_by_endpoint["POST /oauth2/token:generate"] == 2

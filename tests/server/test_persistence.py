@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
+import requests
+
 from symbl_dagster.server import ServerSettings
 from symbl_dagster.server.store import ConversationRow, JobRow, Store
 
@@ -18,6 +21,15 @@ def test_conversations_survive_a_restart(make_server, make_api, sales_call, tmp_
     api = make_api(second.base_url)
     assert api.get(f"/v1/conversations/{conversation}/messages?sentiment=true").json() == before
     assert [c["id"] for c in api.get("/v1/conversations").json()["conversations"]] == [conversation]
+
+
+def test_stopping_ends_kept_alive_connections(make_server, make_api, tmp_path) -> None:
+    server = make_server(data_dir=tmp_path / "kept")
+    api = make_api(server.base_url)
+    assert api.get("/v1/conversations").status_code == 200  # the connection is now kept alive by a handler thread
+    server.stop()
+    with pytest.raises(requests.ConnectionError):  # not a 500 from the stopped server's closed store
+        api.get("/v1/conversations")
 
 
 def test_stopping_fails_queued_jobs_quickly(make_server, make_api, sales_call, tmp_path) -> None:

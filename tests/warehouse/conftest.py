@@ -95,7 +95,7 @@ def pg_schema(postgres_url) -> Iterator[str]:
     drop_schema(Warehouse(postgres_url, schema=schema))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def backend(request, tmp_path) -> Iterator[tuple[str, dict]]:
     """(url, Warehouse keyword arguments) for a fresh, empty warehouse on each backend."""
     if request.param == "sqlite":

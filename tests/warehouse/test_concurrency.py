@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 
 import pandas as pd
+import pytest
 
 from symbl_dagster.warehouse import Warehouse
 
@@ -80,6 +81,7 @@ def _process_worker(url: str, schema: str, recording_key: str, frames: dict[str,
     warehouse.dispose()
 
 
+@pytest.mark.postgres
 def test_separate_processes_on_postgresql(postgres_url, pg_schema, frames_for):
     """Four processes with their own connections: two recordings alone, two fighting over one recording."""
     context = multiprocessing.get_context("fork")

@@ -14,6 +14,8 @@ from dagster._core.instance.config import PoolGranularity
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+pytestmark = pytest.mark.postgres
+
 PRODUCTION_YAML = Path(__file__).resolve().parents[2] / "dagster.production.yaml"
 SYMBL_TRIAL_CONCURRENT_JOBS = 2
 

@@ -47,6 +47,7 @@ def test_password_never_shows_in_reprs():
     assert "s3cr3t-pw" not in repr(warehouse) and warehouse.redacted_url.endswith("@db.internal:5432/analytics")
 
 
+@pytest.mark.postgres
 def test_password_never_shows_in_connection_errors(postgres_url):
     bad = sa.make_url(postgres_url).set(password="s3cr3t-pw", port=1)  # nothing listens on port 1
     warehouse = Warehouse(bad)

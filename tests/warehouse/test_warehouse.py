@@ -114,7 +114,7 @@ def test_database_error_midway_rolls_back_every_table(warehouse, frames_for):
     doomed["symbl_speaker_timeseries"].loc[1500, "speaker_name"] = "boom"
     with pytest.raises(WarehouseLoadError, match="boom: injected failure") as raised:
         warehouse.replace_recording("a.wav", doomed)
-    assert "failed at table symbl_speaker_timeseries; the transaction was rolled back" in str(raised.value)
+    assert "failed while writing symbl_speaker_timeseries; the transaction was rolled back" in str(raised.value)
 
     assert_round_trip(warehouse, original, "a.wav")
     assert warehouse.row_counts("b.wav")["symbl_messages"] == 3
@@ -224,6 +224,8 @@ def test_table_prefix_and_bad_prefixes(sqlite_url, frames_for):
     for bad in ("Staging", "x; drop table y", "p" * 21):
         with pytest.raises(ValueError, match="table_prefix"):
             Warehouse(sqlite_url, table_prefix=bad)
+    with pytest.raises(ValueError, match="SQLite has no schemas"):
+        Warehouse(sqlite_url, schema="calls")
 
 
 def test_tables_are_indexed_on_recording_and_conversation(warehouse, frames_for):

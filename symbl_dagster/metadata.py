@@ -1,0 +1,41 @@
+"""Metadata helpers: what a user sees for each materialization in the Dagster UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from dagster import MetadataValue, TableColumn, TableSchema
+
+
+def table_metadata(frame: pd.DataFrame) -> dict[str, Any]:
+    """Dagster's standard table keys (what ``TableMetadataSet`` writes; it is not exported by dagster 1.13),
+    shown in the UI as the row count and the column schema."""
+    schema = TableSchema(columns=[TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()])
+    return {"dagster/row_count": MetadataValue.int(len(frame)), "dagster/column_schema": MetadataValue.table_schema(schema)}
+
+
+def markdown_table(frame: pd.DataFrame, rows: int) -> str:
+    """A small GitHub-flavoured markdown table of the first ``rows`` rows (pipes escaped, long text cut)."""
+    if frame.empty or rows == 0:
+        return f"_{len(frame)} rows_"
+    head = frame.head(rows)
+    lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + " --- |" * len(head.columns)]
+    for _, row in head.iterrows():
+        lines.append("| " + " | ".join(_cell(value) for value in row) + " |")
+    if len(frame) > rows:
+        lines.append(f"\n_first {rows} of {len(frame)} rows_")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        text = f"{value:.3f}"
+    elif isinstance(value, pd.Timestamp):
+        text = value.isoformat(timespec="milliseconds")
+    else:
+        text = str(value)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,90 @@
+"""`symbl-dagster demo` end to end in a subprocess, run twice: the second run must submit nothing and add no rows."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symbl_dagster.cli import build_parser
+from symbl_dagster.demo import run_demo as run_demo_in_process
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TABLES = ("symbl_conversations", "symbl_members", "symbl_messages", "symbl_speaker_timeseries")
+
+
+def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    environment = {**os.environ, "PYTHONPATH": python_path, **(env or {})}
+    environment.pop("DAGSTER_HOME", None)
+    return subprocess.run(
+        [sys.executable, "-m", "symbl_dagster.cli", "demo", *args],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def table_counts(database: Path) -> dict[str, int]:
+    with sqlite3.connect(database) as connection:
+        return {table: connection.execute(f"select count(*) from {table}").fetchone()[0] for table in TABLES}
+
+
+def server_job_count(database: Path) -> int:
+    """Jobs the demo's local server has accepted (its SQLite store persists in the output folder)."""
+    with sqlite3.connect(database) as connection:
+        return connection.execute("select count(*) from jobs").fetchone()[0]
+
+
+def test_demo_processes_recordings_once_and_reruns_idempotently(sample_recording: Path, tmp_path: Path) -> None:
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    shutil.copyfile(sample_recording, recordings / sample_recording.name)
+    (recordings / "notes.txt").write_text("not a recording")
+    output = tmp_path / "out"
+
+    first = run_demo("--recordings", str(recordings), "--output", str(output))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Sensor:           1 recording(s) to process" in first.stdout
+    assert f"[1/1] {sample_recording.name}: done" in first.stdout
+    assert "Per-speaker summary" in first.stdout and "mean polarity" in first.stdout
+    assert "Speaker 1" in first.stdout
+    plots = list((output / "plots").glob("*.png"))
+    assert len(plots) == 1 and plots[0].read_bytes().startswith(b"\x89PNG")
+    warehouse = output / "warehouse.sqlite"
+    counts = table_counts(warehouse)
+    assert counts["symbl_conversations"] == 1 and counts["symbl_messages"] > 0
+    assert (output / "dagster_home" / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()
+    jobs = server_job_count(output / "symbl_server" / "symbl.sqlite3")
+    assert jobs == 1
+
+    # Again, in this process this time (the console script is proven above; this saves a cold start).
+    args = build_parser().parse_args(["demo", "--recordings", str(recordings), "--output", str(output)])
+    second = io.StringIO()
+    assert run_demo_in_process(args, second) == 0
+    assert "Sensor:           0 recording(s) to process" in second.getvalue()
+    assert "Nothing new" in second.getvalue()
+    assert table_counts(warehouse) == counts
+    assert server_job_count(output / "symbl_server" / "symbl.sqlite3") == jobs  # no new Symbl job
+    assert "Speaker 1" in second.getvalue()  # the summary still shows what the warehouse holds
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--recordings", "/nonexistent/recordings"], {}, "does not exist"),
+        (["--recordings", ".", "--symbl-url", "http://127.0.0.1:9"], {"SYMBL_APP_ID": "", "SYMBL_APP_SECRET": ""}, "SYMBL_APP_ID"),
+    ],
+)
+def test_demo_rejects_bad_settings_clearly(args: list[str], env: dict[str, str], message: str, tmp_path: Path) -> None:
+    completed = run_demo(*args, "--output", str(tmp_path / "out"), env=env)
+    assert completed.returncode == 2
+    assert message in completed.stderr and "Traceback" not in completed.stderr

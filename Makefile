@@ -27,8 +27,12 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/symbl-dagster serve $(SERVE_ARGS)
 
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
 dev: $(STAMP)
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml
+	mkdir -p $(DAGSTER_HOME)
+	test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml
 
 bench-accuracy: $(STAMP)
 	$(BIN)/python bench/accuracy.py
@@ -40,4 +44,4 @@ bench-warehouse: $(STAMP)
 	$(BIN)/python bench/warehouse_load.py
 
 clean:
-	rm -rf $(VENV) .dagster_home .pytest_cache build *.egg-info
+	rm -rf $(VENV) .dagster_home demo_output .pytest_cache build *.egg-info

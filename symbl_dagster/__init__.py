@@ -37,20 +37,88 @@ from symbl_dagster.models import (
 )
 
 if TYPE_CHECKING:
+    from symbl_dagster.assets import (
+        ConversationConfig,
+        MembersConfig,
+        SubmissionConfig,
+        TimeseriesConfig,
+        build_symbl_assets,
+    )
+    from symbl_dagster.partitions import RECORDINGS_PARTITIONS, partition_key_for
+    from symbl_dagster.pipeline import build_definitions, definitions_from_env
     from symbl_dagster.resource import SymblResource
+    from symbl_dagster.sensors import build_recordings_sensor
+    from symbl_dagster.storage import (
+        LocalRecordingStorage,
+        Recording,
+        RecordingChangedError,
+        RecordingNotFoundError,
+        RecordingStorage,
+        RecordingStorageError,
+        S3RecordingStorage,
+        ScanResult,
+        recording_storage_from_uri,
+    )
+    from symbl_dagster.warehouse import (
+        DEFAULT_WAREHOUSE_URL,
+        TABLE_COLUMNS,
+        FrameValidationError,
+        Warehouse,
+        WarehouseError,
+        WarehouseLoadError,
+        WarehouseResource,
+    )
 
 __version__ = "0.1.0"
 
 
+_LAZY_EXPORTS = {
+    "symbl_dagster.assets": (
+        "ConversationConfig",
+        "MembersConfig",
+        "SubmissionConfig",
+        "TimeseriesConfig",
+        "build_symbl_assets",
+    ),
+    "symbl_dagster.partitions": ("RECORDINGS_PARTITIONS", "partition_key_for"),
+    "symbl_dagster.pipeline": ("build_definitions", "definitions_from_env"),
+    "symbl_dagster.resource": ("SymblResource",),
+    "symbl_dagster.sensors": ("build_recordings_sensor",),
+    "symbl_dagster.storage": (
+        "LocalRecordingStorage",
+        "Recording",
+        "RecordingChangedError",
+        "RecordingNotFoundError",
+        "RecordingStorage",
+        "RecordingStorageError",
+        "S3RecordingStorage",
+        "ScanResult",
+        "recording_storage_from_uri",
+    ),
+    "symbl_dagster.warehouse": (
+        "DEFAULT_WAREHOUSE_URL",
+        "TABLE_COLUMNS",
+        "FrameValidationError",
+        "Warehouse",
+        "WarehouseError",
+        "WarehouseLoadError",
+        "WarehouseResource",
+    ),
+}
+"""Names whose modules import Dagster (or pandas and SQLAlchemy): loaded on first use."""
+_LAZY_MODULE_OF = {name: module for module, names in _LAZY_EXPORTS.items() for name in names}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "SymblResource":
-        from symbl_dagster.resource import SymblResource
+    module = _LAZY_MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'symbl_dagster' has no attribute {name!r}")
+    import importlib
 
-        return SymblResource
-    raise AttributeError(f"module 'symbl_dagster' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (eager names first, then the lazy ones)
     "DEFAULT_BASE_URL",
     "Analytics",
     "Conversation",
@@ -83,4 +151,5 @@ __all__ = [
     "Usage",
     "UsageSnapshot",
     "Word",
+    *_LAZY_MODULE_OF,
 ]

@@ -148,13 +148,20 @@ def synthesise(script: CallScript, *, stereo: bool, seed: int = 7) -> tuple[np.n
     return np.clip(signal * 0.9, -1.0, 1.0), turns
 
 
-_CODECS = {".wav": ("pcm_s16le", "s16", None), ".mp3": ("libmp3lame", "fltp", 64_000), ".flac": ("flac", "s16", None), ".ogg": ("libopus", "flt", 32_000)}
+# suffix -> (codec, sample format, bit rate or None for lossless)
+_CODECS = {
+    ".wav": ("pcm_s16le", "s16", None),
+    ".flac": ("flac", "s16", None),
+    ".mp3": ("libmp3lame", "fltp", 64_000),
+    ".ogg": ("libopus", "flt", 32_000),
+    ".m4a": ("aac", "fltp", 64_000),
+}
 
 
-def write_audio(path: Path, signal: np.ndarray, rate: int = 16_000) -> None:
-    """Encode (channels, n) float32 at 22.05 kHz into the container and codec the file name implies."""
+def write_audio(path: Path, signal: np.ndarray, *, input_rate: int = SAMPLE_RATE, output_rate: int = 16_000) -> None:
+    """Encode (channels, n) float32 into the container and codec the file name implies."""
     codec, sample_format, bit_rate = _CODECS[path.suffix]
-    out_rate = 48_000 if codec == "libopus" else rate
+    out_rate = 48_000 if codec == "libopus" else output_rate
     layout = "stereo" if signal.shape[0] == 2 else "mono"
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=out_rate, layout=layout)
@@ -162,7 +169,7 @@ def write_audio(path: Path, signal: np.ndarray, rate: int = 16_000) -> None:
         if bit_rate:
             stream.bit_rate = bit_rate
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal, dtype=np.float32), format="fltp", layout=layout)
-        frame.sample_rate = SAMPLE_RATE
+        frame.sample_rate = input_rate
         resampler = av.AudioResampler(format=sample_format, layout=layout, rate=out_rate, frame_size=1024)
         for chunk in [*resampler.resample(frame), *resampler.resample(None)]:
             container.mux(stream.encode(chunk))

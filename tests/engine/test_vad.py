@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from engine_testkit import noise_floor, place, voice
 
+from symbl_dagster.server.engine.features import frame_energy_db
 from symbl_dagster.server.engine.vad import VadSettings, detect_speech
 
 BOUNDARY_TOLERANCE_S = VadSettings().padding_s + 0.05
@@ -75,3 +76,13 @@ def test_long_monologue_is_split_at_pauses_into_bounded_segments() -> None:
 
 def test_empty_signal_has_no_speech() -> None:
     assert detect_speech(noise_floor(0.0)) == []
+
+
+def test_energy_is_the_same_whether_computed_in_blocks_or_at_once() -> None:
+    signal = noise_floor(20.0, level_dbfs=-30.0)
+    place(signal, voice(140, 5.0, 0.7), 3.0)
+
+    whole, blocks = frame_energy_db(signal, block_frames=10**9), frame_energy_db(signal, block_frames=777)
+
+    assert len(whole) == len(blocks) == 1 + (len(signal) - 400) // 160
+    assert blocks == pytest.approx(whole, abs=1e-3)

@@ -15,6 +15,7 @@ from .vad import Segment
 WINDOW_S = 1.5  # long enough for stable voice statistics, short enough to catch a turn change
 HOP_S = 0.75
 MIN_RUN_S = 1.0  # a speaker change inside a segment must last this long to split it
+MAX_LINKAGE_WINDOWS = 2000  # Ward linkage is quadratic in memory: seed it from an even sample of a long call
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,13 @@ def _cluster(z: np.ndarray, k: int) -> np.ndarray:
     """Ward agglomerative clustering for a deterministic start, refined by k-means from its centroids."""
     if len(z) <= k:
         return np.arange(len(z))
-    initial = fcluster(linkage(z, method="ward"), t=k, criterion="maxclust") - 1
-    centroids = np.stack([z[initial == c].mean(axis=0) for c in range(k)])
+    sample = z[np.linspace(0, len(z) - 1, min(len(z), MAX_LINKAGE_WINDOWS)).astype(int)]
+    seed_labels = fcluster(linkage(sample, method="ward"), t=k, criterion="maxclust") - 1
+    centroids = np.stack([sample[seed_labels == c].mean(axis=0) for c in range(k)])
     _, labels = kmeans2(z, centroids, minit="matrix", iter=20)
-    return labels if len(set(labels.tolist())) == k else initial
+    if len(set(labels.tolist())) < k:  # k-means emptied a cluster: fall back to nearest seed centroid
+        labels = np.argmin(((z[:, None, :] - centroids[None]) ** 2).sum(axis=2), axis=1)
+    return labels
 
 
 def _order_by_first_appearance(labels: np.ndarray) -> np.ndarray:

@@ -1,0 +1,17 @@
+"""The Symbl API client: plain Python, no Dagster import (``SymblResource`` wraps it for Dagster)."""
+
+from symbl_dagster.client.api import DEFAULT_BASE_URL, SymblClient
+from symbl_dagster.client.auth import read_symbl_conf
+from symbl_dagster.client.options import SubmissionOptions
+from symbl_dagster.client.retry import RetryPolicy
+from symbl_dagster.client.usage import Usage, UsageSnapshot
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "RetryPolicy",
+    "SubmissionOptions",
+    "SymblClient",
+    "Usage",
+    "UsageSnapshot",
+    "read_symbl_conf",
+]

@@ -1,0 +1,69 @@
+"""When to retry and how long to wait: exponential backoff with full jitter, never earlier than Retry-After."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """A ``Retry-After`` header (delta seconds or an HTTP date) -> seconds to wait, ``None`` if absent or bad."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry a request that failed transiently.
+
+    Fixed-delay retries (dagster-fivetran, dagster-airbyte) make every client hammer a struggling server in
+    lockstep; full jitter spreads them out, and an explicit ``Retry-After`` is a floor, never ignored.
+
+    Attributes:
+        max_retries: retries after the first attempt (0 disables retrying).
+        backoff_initial: upper bound of the first backoff, in seconds; doubles per retry.
+        backoff_max: the largest backoff, in seconds.
+        max_retry_after: a server asking to wait longer than this (seconds) gets the error raised at once,
+            rather than a run blocked for hours.
+    """
+
+    max_retries: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    max_retry_after: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.backoff_initial <= 0 or self.backoff_max < self.backoff_initial:
+            raise ValueError("backoff_initial must be > 0 and backoff_max >= backoff_initial")
+        if self.max_retry_after < 0:
+            raise ValueError(f"max_retry_after must be >= 0, got {self.max_retry_after}")
+
+    def backoff(self, retry_number: int, rng: random.Random | None = None) -> float:
+        """Full jitter: uniform in [0, min(backoff_max, backoff_initial * 2**retry_number)]."""
+        ceiling = min(self.backoff_max, self.backoff_initial * (2 ** min(retry_number, 32)))
+        return (rng or random).uniform(0.0, ceiling)
+
+    def delay(self, retry_number: int, retry_after: float | None, rng: random.Random | None = None) -> float | None:
+        """Seconds to sleep before retry ``retry_number`` (0-based); ``None`` when Retry-After is too long."""
+        backoff = self.backoff(retry_number, rng)
+        if retry_after is None:
+            return backoff
+        if retry_after > self.max_retry_after:
+            return None
+        return max(retry_after, backoff)

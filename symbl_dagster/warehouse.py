@@ -1,0 +1,627 @@
+"""Load conversation tables into a SQL warehouse, one recording per transaction.
+
+`Warehouse.replace_recording` validates every frame first (nothing is touched when a frame is wrong), then,
+in ONE transaction, deletes that recording's rows from each given table and bulk-inserts the new ones: a
+re-load never duplicates and a failure never leaves a half-loaded recording. Writers of the same recording
+are serialized (PostgreSQL: a transaction-scoped advisory lock on the recording key; SQLite: ``BEGIN
+IMMEDIATE``), so two concurrent loads of one recording leave exactly one copy, while different recordings
+load side by side on PostgreSQL.
+
+The bulk path on PostgreSQL (psycopg 3) is ``COPY ... FROM STDIN (FORMAT BINARY)`` on the transaction's own
+connection: columns are converted once with numpy (timestamps become int64 microseconds, so no datetime objects),
+psycopg's C code formats the rows, and a queued writer streams them so the server ingests while the client
+formats. Other databases get a chunked multi-row ``executemany``. Never row at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import operator
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from pydantic import Field, PrivateAttr
+
+DEFAULT_WAREHOUSE_URL = "sqlite:///symbl_warehouse.db"
+"""The embedded default: a SQLite file in the working directory."""
+
+RECORDING_KEY = "recording_key"
+COPY_CHUNK_ROWS = 50_000
+INSERT_CHUNK_ROWS = 10_000
+SQLITE_BUSY_TIMEOUT_S = 120.0
+"""How long a SQLite writer waits for another writer's transaction before giving up."""
+
+ColumnKind = Literal["text", "timestamp", "float", "integer"]
+
+
+class WarehouseError(Exception):
+    """A warehouse load or query could not be done."""
+
+
+class FrameValidationError(WarehouseError, ValueError):
+    """A frame does not match its table; raised before anything in the database is touched."""
+
+
+class WarehouseLoadError(WarehouseError):
+    """The database refused a load; its transaction was rolled back, so the previous rows are intact."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: ColumnKind
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    columns: tuple[ColumnSpec, ...]
+    order_by: tuple[str, ...]
+    """Columns that give `read_table` a deterministic row order."""
+
+
+def _text(name: str, nullable: bool = True) -> ColumnSpec:
+    return ColumnSpec(name, "text", nullable)
+
+
+def _time(name: str) -> ColumnSpec:
+    return ColumnSpec(name, "timestamp")
+
+
+def _float(name: str) -> ColumnSpec:
+    return ColumnSpec(name, "float")
+
+
+TABLE_SPECS: Mapping[str, TableSpec] = {
+    "symbl_conversations": TableSpec(
+        columns=(
+            _text("conversation_id", nullable=False),
+            _text("job_id"),
+            _text("name"),
+            _text("recording_uri"),
+            _text("recording_version"),
+            _time("start_time"),
+            _time("end_time"),
+            ColumnSpec("message_count", "integer"),
+            ColumnSpec("member_count", "integer"),
+            _time("loaded_at"),
+        ),
+        order_by=("conversation_id",),
+    ),
+    "symbl_members": TableSpec(
+        columns=(
+            _text("conversation_id", nullable=False),
+            _text("member_id", nullable=False),
+            _text("name"),
+            _text("email"),
+        ),
+        order_by=("conversation_id", "member_id"),
+    ),
+    "symbl_messages": TableSpec(
+        columns=(
+            _text("conversation_id", nullable=False),
+            _text("message_id", nullable=False),
+            _text("speaker_id"),
+            _text("speaker_name"),
+            _text("text"),
+            _time("start_time"),
+            _time("end_time"),
+            _float("time_offset_s"),
+            _float("duration_s"),
+            _float("polarity"),
+            _text("sentiment_label"),
+        ),
+        order_by=("conversation_id", "time_offset_s", "message_id"),
+    ),
+    "symbl_speaker_timeseries": TableSpec(
+        columns=(
+            _text("conversation_id", nullable=False),
+            _text("speaker_id"),
+            _text("speaker_name"),
+            _text("message_id"),
+            _float("time_offset_s"),
+            _float("polarity"),
+            _float("polarity_rolling_mean"),
+        ),
+        order_by=("conversation_id", "speaker_id", "time_offset_s", "message_id"),
+    ),
+}
+
+TABLE_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    name: tuple(column.name for column in spec.columns) for name, spec in TABLE_SPECS.items()
+}
+"""The columns each frame must carry, exactly (``recording_key`` is added by the loader)."""
+
+_MAX_PREFIX_LENGTH = 20  # keeps the longest index name within PostgreSQL's 63-character identifiers
+_PREFIX_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
+_NAIVE_UTC_DIALECTS = frozenset({"sqlite", "mysql", "mariadb"})
+_UTC = dt.timezone.utc
+_INT32_MAX = 2**31 - 1
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp everywhere, stored as naive UTC where the database has no time zones."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the warehouse stores timezone-aware UTC timestamps")
+        value = value.astimezone(_UTC)
+        return value.replace(tzinfo=None) if dialect.name in _NAIVE_UTC_DIALECTS else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+
+
+_SQL_TYPES: Mapping[ColumnKind, Any] = {
+    "text": sa.Text,
+    "timestamp": UTCDateTime,
+    "float": sa.Double,
+    "integer": sa.Integer,
+}
+
+
+def build_tables(metadata: sa.MetaData, table_prefix: str = "") -> dict[str, sa.Table]:
+    """The four warehouse tables (keyed by their logical name), indexed on (recording_key, conversation_id)."""
+    tables = {}
+    for name, spec in TABLE_SPECS.items():
+        physical = f"{table_prefix}{name}"
+        tables[name] = sa.Table(
+            physical,
+            metadata,
+            sa.Column(RECORDING_KEY, sa.Text, nullable=False),
+            *(sa.Column(c.name, _SQL_TYPES[c.kind](), nullable=c.nullable) for c in spec.columns),
+            # One composite index serves both lookups by recording and by recording + conversation; a second
+            # single-column index would nearly double the cost of every bulk load (bench/warehouse_load.py).
+            sa.Index(f"ix_{physical}_recording", RECORDING_KEY, "conversation_id"),
+        )
+    return tables
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Validation: frames -> typed column arrays, or one error listing every problem
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One validated column: `values` has no missing entries (placeholders instead), `missing` marks NULLs."""
+
+    spec: ColumnSpec
+    values: np.ndarray
+    missing: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Batch:
+    table_name: str
+    recording_key: str
+    columns: tuple[_Column, ...]
+    row_count: int
+
+
+def _describe(value: object) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _first_offender(series: pd.Series, ok: pd.Series) -> str:
+    position = int(np.flatnonzero(~ok.to_numpy(dtype=bool))[0])
+    return f"row {position}: {_describe(series.iloc[position])}"
+
+
+def _validate_text(series: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, str | None]:
+    present = series[~missing]
+    if len(present) and pd.api.types.infer_dtype(present, skipna=True) != "string":
+        is_str = series.map(lambda v: isinstance(v, str)) | missing
+        return np.empty(0, object), f"expected text, got {_first_offender(series, is_str)}"
+    values = series.astype(object).to_numpy(copy=True)
+    values[missing] = ""
+    if any(map(operator.contains, values, itertools.repeat("\x00"))):  # C-speed scan, no copy of the text
+        return values, "text contains a NUL character, which databases cannot store"
+    return values, None
+
+
+def _validate_float(series: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, str | None]:
+    kind = pd.api.types.infer_dtype(series[~missing], skipna=True)
+    if pd.api.types.is_bool_dtype(series.dtype) or kind not in {"floating", "integer", "mixed-integer-float", "empty"}:
+        is_number = series.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
+        return np.empty(0), f"expected a number, got {_first_offender(series, is_number | missing)}"
+    values = np.asarray(pd.to_numeric(series.where(~missing, np.nan)), dtype="float64")
+    return np.where(missing, 0.0, values), None
+
+
+def _validate_integer(series: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, str | None]:
+    floats, problem = _validate_float(series, missing)
+    if problem:
+        return floats, problem.replace("a number", "an integer")
+    fractional = (floats != np.floor(floats)) | ~np.isfinite(floats)
+    if fractional.any():
+        return floats, f"expected an integer, got {_first_offender(series, pd.Series(~fractional))}"
+    if np.abs(floats).max(initial=0) > _INT32_MAX:
+        return floats, f"integer out of range (the column is a 32-bit INTEGER): {int(np.abs(floats).max())}"
+    return floats.astype("int64"), None
+
+
+def _validate_timestamp(series: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, str | None]:
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        utc = series.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(series.dtype):
+        return np.empty(0), "naive timestamps; make them timezone-aware (UTC), e.g. Series.dt.tz_localize('UTC')"
+    else:
+        present = series[~missing]
+        is_aware = series.map(lambda v: isinstance(v, dt.datetime) and v.tzinfo is not None) | missing
+        if not is_aware.all():
+            return np.empty(0), f"expected timezone-aware timestamps, got {_first_offender(series, is_aware)}"
+        utc = pd.Series(pd.to_datetime(present, utc=True), index=present.index).reindex(series.index)
+    naive_utc = utc.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    return np.where(missing, np.datetime64(0, "us"), naive_utc), None
+
+
+_VALIDATORS = {
+    "text": _validate_text,
+    "float": _validate_float,
+    "integer": _validate_integer,
+    "timestamp": _validate_timestamp,
+}
+
+
+def _validate_frame(table_name: str, recording_key: str, frame: object) -> tuple[_Batch | None, list[str]]:
+    spec = TABLE_SPECS[table_name]
+    if not isinstance(frame, pd.DataFrame):
+        return None, [f"{table_name}: expected a pandas DataFrame, got {type(frame).__name__}"]
+    expected = [c.name for c in spec.columns]
+    given = [str(c) for c in frame.columns]
+    duplicated = sorted({c for c in given if given.count(c) > 1})
+    missing_columns = [c for c in expected if c not in given]
+    unexpected = [c for c in given if c not in expected]
+    if duplicated or missing_columns or unexpected:
+        details = "; ".join(
+            f"{label} {names}"
+            for label, names in (
+                ("missing columns", missing_columns),
+                ("unexpected columns", unexpected),
+                ("duplicated columns", duplicated),
+            )
+            if names
+        )
+        hint = " (recording_key is added by the loader)" if RECORDING_KEY in unexpected else ""
+        return None, [f"{table_name}: {details}{hint}; expected exactly {expected}"]
+    problems: list[str] = []
+    columns = []
+    for column_spec in spec.columns:
+        series = frame[column_spec.name].reset_index(drop=True)
+        missing = series.isna().to_numpy(dtype=bool)
+        if missing.all():  # an all-NULL column is valid whatever dtype pandas gave it (None, NaN, NaT)
+            series = pd.Series([None] * len(series), dtype=object)
+        values, problem = _VALIDATORS[column_spec.kind](series, missing)
+        if problem is None and not column_spec.nullable and missing.any():
+            problem = f"{int(missing.sum())} missing value(s), first at row {int(np.flatnonzero(missing)[0])}; NULL is not allowed"
+        if problem:
+            problems.append(f"{table_name}.{column_spec.name}: {problem}")
+        else:
+            columns.append(_Column(column_spec, values, missing))
+    if problems:
+        return None, problems
+    return _Batch(table_name, recording_key, tuple(columns), len(frame)), []
+
+
+def validate_frames(recording_key: str, frames: Mapping[str, pd.DataFrame]) -> list[_Batch]:
+    """Check every frame against its table and convert it; raise one error naming every problem."""
+    if not isinstance(recording_key, str) or not recording_key.strip() or "\x00" in recording_key:
+        raise FrameValidationError(f"recording_key must be a non-empty string without NUL, got {recording_key!r}")
+    unknown = [name for name in frames if name not in TABLE_SPECS]
+    if unknown:
+        raise FrameValidationError(f"unknown table(s) {unknown}; the warehouse tables are {list(TABLE_SPECS)}")
+    batches, problems = [], []
+    for table_name, frame in frames.items():
+        batch, frame_problems = _validate_frame(table_name, recording_key, frame)
+        problems.extend(frame_problems)
+        if batch is not None:
+            batches.append(batch)
+    if problems:
+        raise FrameValidationError(
+            f"recording {recording_key!r} was not loaded (nothing changed):\n  " + "\n  ".join(problems)
+        )
+    return batches
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Bulk writers
+
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z, PostgreSQL's timestamp origin, in Unix microseconds
+_COPY_TYPES: Mapping[ColumnKind, str] = {"text": "text", "timestamp": "int8", "float": "float8", "integer": "int4"}
+"""Binary COPY carries each field in its column's wire format; a timestamptz is int64 microseconds since
+2000-01-01 UTC, so timestamps travel as int8 and no datetime object is ever built."""
+
+
+def _with_nulls(items: list[Any], missing: np.ndarray) -> list[Any]:
+    for position in np.flatnonzero(missing).tolist():
+        items[position] = None
+    return items
+
+
+def _copy_values(column: _Column, start: int, stop: int) -> list[Any]:
+    values = column.values[start:stop]
+    if column.spec.kind == "timestamp":
+        values = values.view("int64") - _PG_EPOCH_US
+    return _with_nulls(values.tolist(), column.missing[start:stop])
+
+
+def _python_values(column: _Column, start: int, stop: int) -> list[Any]:
+    values = column.values[start:stop]
+    if column.spec.kind == "timestamp":
+        return _with_nulls(pd.DatetimeIndex(values).tz_localize(_UTC).to_pydatetime().tolist(), column.missing[start:stop])
+    return _with_nulls(values.tolist(), column.missing[start:stop])
+
+
+def _row_chunks(batch: _Batch, values: Callable[[_Column, int, int], list[Any]], chunk_rows: int) -> Iterator[list[tuple]]:
+    """The batch's rows (recording_key first), a bounded chunk at a time, built column-wise."""
+    for start in range(0, batch.row_count, chunk_rows):
+        stop = min(start + chunk_rows, batch.row_count)
+        columns = [[batch.recording_key] * (stop - start)] + [values(column, start, stop) for column in batch.columns]
+        yield list(zip(*columns))
+
+
+def copy_types(batch: _Batch) -> list[str]:
+    """The binary COPY field types for `copy_rows`, recording_key first."""
+    return ["text"] + [_COPY_TYPES[column.spec.kind] for column in batch.columns]
+
+
+def copy_rows(batch: _Batch, chunk_rows: int = COPY_CHUNK_ROWS) -> Iterator[tuple]:
+    """The batch's rows as Python values for psycopg's binary COPY (see `copy_types`)."""
+    for chunk in _row_chunks(batch, _copy_values, chunk_rows):
+        yield from chunk
+
+
+def _insert_rows(connection: sa.Connection, table: sa.Table, batch: _Batch) -> None:
+    """Chunked multi-row executemany for databases without a COPY path."""
+    names = [RECORDING_KEY] + [c.spec.name for c in batch.columns]
+    for chunk in _row_chunks(batch, _python_values, INSERT_CHUNK_ROWS):
+        connection.execute(table.insert(), [dict(zip(names, row)) for row in chunk])
+
+
+def _copy_rows(connection: sa.Connection, table: sa.Table, batch: _Batch) -> None:
+    """Binary COPY FROM STDIN on the transaction's own psycopg 3 connection, formatted by psycopg's C code."""
+    from psycopg.copy import QueuedLibpqWriter  # psycopg 3 is only needed for PostgreSQL
+
+    preparer = connection.dialect.identifier_preparer
+    column_list = ", ".join(preparer.quote(name) for name in [RECORDING_KEY, *(c.spec.name for c in batch.columns)])
+    statement = f"COPY {preparer.format_table(table)} ({column_list}) FROM STDIN (FORMAT BINARY)"
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    with dbapi_connection.cursor() as cursor:
+        # The queued writer sends from a worker thread, so the server ingests while further rows are formatted.
+        with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+            copy.set_types(copy_types(batch))
+            write_row = copy.write_row
+            for row in copy_rows(batch):
+                write_row(row)
+
+
+def _advisory_key(*parts: str) -> int:
+    """A signed 64-bit key for pg_advisory_xact_lock, stable across processes."""
+    digest = hashlib.blake2b("\x1f".join(("symbl_dagster.warehouse", *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The warehouse
+
+
+class Warehouse:
+    """The four conversation tables in one database, loaded one recording per transaction."""
+
+    def __init__(self, url: str | sa.URL, *, schema: str | None = None, table_prefix: str = "") -> None:
+        if table_prefix and (len(table_prefix) > _MAX_PREFIX_LENGTH or not _PREFIX_PATTERN.fullmatch(table_prefix)):
+            raise ValueError(
+                f"table_prefix {table_prefix!r} must be lowercase letters, digits and underscores, "
+                f"at most {_MAX_PREFIX_LENGTH} characters"
+            )
+        self._engine = _create_engine(url)
+        if schema is not None and self.dialect_name == "sqlite":
+            raise ValueError(f"SQLite has no schemas (got schema={schema!r}); use table_prefix instead")
+        self.schema = schema
+        self.table_prefix = table_prefix
+        self.tables = build_tables(sa.MetaData(schema=schema), table_prefix)
+        self._tables_ready = False
+
+    @property
+    def dialect_name(self) -> str:
+        return self._engine.dialect.name
+
+    @property
+    def redacted_url(self) -> str:
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.redacted_url!r}, schema={self.schema!r}, table_prefix={self.table_prefix!r})"
+
+    def _uses_copy(self) -> bool:
+        return self.dialect_name == "postgresql" and self._engine.dialect.driver == "psycopg"
+
+    @contextmanager
+    def _write_transaction(self, *lock_parts: str) -> Iterator[sa.Connection]:
+        """A transaction that excludes other writers holding the same lock (all writers, on SQLite)."""
+        with self._engine.connect() as connection:
+            connection.execution_options(symbl_write=True)
+            with connection.begin():
+                if self.dialect_name == "postgresql":
+                    key = _advisory_key(*lock_parts)
+                    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.literal(key, sa.BigInteger))))
+                yield connection
+
+    def ensure_tables(self) -> None:
+        """Create the schema, tables and indexes if missing; safe when several processes do it at once."""
+        if self._tables_ready:
+            return
+        with self._write_transaction("ddl") as connection:
+            if self.schema is not None:
+                connection.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
+            next(iter(self.tables.values())).metadata.create_all(connection, checkfirst=True)
+        self._tables_ready = True
+
+    def replace_recording(self, recording_key: str, frames: Mapping[str, pd.DataFrame]) -> dict[str, int]:
+        """Replace the given tables' rows for one recording in one transaction; returns rows written per table."""
+        batches = validate_frames(recording_key, frames)
+        self.ensure_tables()
+        writer = _copy_rows if self._uses_copy() else _insert_rows
+        lock = (self.schema or "", self.table_prefix, "recording", recording_key)
+        step = "starting the transaction"
+        try:
+            with self._write_transaction(*lock) as connection:
+                step = "deleting the previous rows"
+                for batch in batches:
+                    table = self.tables[batch.table_name]
+                    connection.execute(sa.delete(table).where(table.c[RECORDING_KEY] == recording_key))
+                for batch in batches:
+                    step = f"writing {batch.table_name}"
+                    if batch.row_count:
+                        writer(connection, self.tables[batch.table_name], batch)
+                step = "committing"
+        except Exception as exc:
+            raise WarehouseLoadError(
+                f"loading recording {recording_key!r} into {self!r} failed while {step}; the transaction "
+                f"was rolled back and the previous rows are intact: {type(exc).__name__}: {exc}"
+            ) from exc
+        return {batch.table_name: batch.row_count for batch in batches}
+
+    def row_counts(self, recording_key: str) -> dict[str, int]:
+        """Rows stored for one recording, per table (every table, zero where none)."""
+        self.ensure_tables()
+        counts = {}
+        with self._engine.connect() as connection:
+            for name, table in self.tables.items():
+                query = sa.select(sa.func.count()).select_from(table).where(table.c[RECORDING_KEY] == recording_key)
+                counts[name] = int(connection.execute(query).scalar_one())
+        return counts
+
+    def read_table(self, name: str, recording_key: str | None = None) -> pd.DataFrame:
+        """A table (or one recording's rows) as a frame with UTC timestamps, floats and nullable integers."""
+        if name not in self.tables:
+            raise WarehouseError(f"unknown table {name!r}; the warehouse tables are {list(self.tables)}")
+        self.ensure_tables()
+        table, spec = self.tables[name], TABLE_SPECS[name]
+        query = sa.select(table).order_by(table.c[RECORDING_KEY], *(table.c[c] for c in spec.order_by))
+        if recording_key is not None:
+            query = query.where(table.c[RECORDING_KEY] == recording_key)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        frame = pd.DataFrame.from_records(rows, columns=[c.name for c in table.columns])
+        for column in spec.columns:
+            if column.kind == "timestamp":
+                frame[column.name] = pd.to_datetime(frame[column.name], utc=True).astype("datetime64[us, UTC]")
+            elif column.kind == "float":
+                frame[column.name] = frame[column.name].astype("float64")
+            elif column.kind == "integer":
+                frame[column.name] = frame[column.name].astype("Int64")
+        return frame
+
+    def drop_tables(self) -> None:
+        """Drop the four tables (and their indexes); the next load creates them again."""
+        with self._write_transaction("ddl") as connection:
+            next(iter(self.tables.values())).metadata.drop_all(connection, checkfirst=True)
+        self._tables_ready = False
+
+    def dispose(self) -> None:
+        """Close pooled connections (the warehouse stays usable and reconnects on demand)."""
+        self._engine.dispose()
+
+
+def _create_engine(url: str | sa.URL) -> sa.Engine:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+    @sa.event.listens_for(engine, "connect")
+    def _take_over_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # pysqlite must not BEGIN on its own; we do it below
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        # Writers take SQLite's write lock up front, so two loads queue instead of deadlocking on upgrade.
+        immediate = connection.get_execution_options().get("symbl_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class WarehouseResource(ConfigurableResource):
+    """The warehouse the pipeline loads into; built once per resource instance."""
+
+    url: str = Field(
+        default=DEFAULT_WAREHOUSE_URL,
+        repr=False,
+        description=(
+            "SQLAlchemy URL of the warehouse: a SQLite file by default, or "
+            "postgresql+psycopg://user:password@host:5432/db. Pass EnvVar('SYMBL_WAREHOUSE_URL') so the "
+            "password stays out of run config; it is never logged."
+        ),
+    )
+    db_schema: str | None = Field(
+        default=None,
+        description="Schema for the tables (PostgreSQL), created if missing; default: the connection's own.",
+    )
+    table_prefix: str = Field(
+        default="",
+        description="Prefix for the table names, e.g. 'staging_' (lowercase letters, digits, underscores).",
+    )
+
+    _warehouse: Warehouse | None = PrivateAttr(default=None)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        yield "url", self._redacted_url()
+        yield "db_schema", self.db_schema
+        yield "table_prefix", self.table_prefix
+
+    def _resolved_url(self) -> str:
+        url = self.url
+        if isinstance(url, EnvVar):
+            value = url.get_value()
+            if not value:
+                raise WarehouseError(f"environment variable {url.env_var_name} (the warehouse URL) is not set")
+            return value
+        return url
+
+    def _redacted_url(self) -> str:
+        try:
+            return sa.make_url(self._resolved_url()).render_as_string(hide_password=True)
+        except Exception:  # an unparsable or unset URL must not break repr, nor echo what it holds
+            return "<unparsable URL>"
+
+    def get_warehouse(self) -> Warehouse:
+        if self._warehouse is None:
+            self._warehouse = Warehouse(self._resolved_url(), schema=self.db_schema, table_prefix=self.table_prefix)
+        return self._warehouse
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._warehouse is not None:
+            self._warehouse.dispose()
+
+
+__all__ = [
+    "DEFAULT_WAREHOUSE_URL",
+    "TABLE_COLUMNS",
+    "TABLE_SPECS",
+    "FrameValidationError",
+    "UTCDateTime",
+    "Warehouse",
+    "WarehouseError",
+    "WarehouseLoadError",
+    "WarehouseResource",
+    "build_tables",
+    "validate_frames",
+]

@@ -1,0 +1,341 @@
+"""The client over real HTTP against the local Symbl-compatible server, with its faults switched on."""
+
+from __future__ import annotations
+
+import io
+import time
+import tracemalloc
+import wave
+from pathlib import Path
+
+import pytest
+
+from symbl_dagster.client import SubmissionOptions, SymblClient
+from symbl_dagster.errors import (
+    SymblAuthError,
+    SymblJobFailedError,
+    SymblNotFoundError,
+    SymblRateLimitError,
+    SymblServerError,
+    SymblSubmissionUncertainError,
+    SymblTimeoutError,
+)
+from symbl_dagster.models import TextMessage
+from symbl_dagster.server import FaultSettings
+
+CHAT = [
+    TextMessage("Hi Mike, Natalia here. I love the new pricing, it is great.", speaker_name="Natalia",
+                speaker_id="natalia@example.com"),
+    TextMessage("Thanks Natalia. Can you send me the contract by Friday?", speaker_name="Mike",
+                speaker_id="mike@example.com"),
+    TextMessage("Sure, I will send the contract tomorrow. The delay last month was terrible.",
+                speaker_name="Natalia", speaker_id="natalia@example.com"),
+]
+
+
+def fast_client(server, **settings) -> SymblClient:
+    defaults = {"backoff_initial": 0.02, "backoff_max": 0.1, "poll_initial": 0.05, "poll_max": 0.2, "wait_timeout": 30}
+    return SymblClient(server._app_id, server._app_secret, server.base_url, **{**defaults, **settings})
+
+
+def all_conversations(client: SymblClient) -> list:
+    return list(client.iter_conversations(page_size=50))
+
+
+def test_text_conversation_end_to_end(local_server):
+    server = local_server()
+    with fast_client(server) as client:
+        submission = client.submit_text(CHAT, SubmissionOptions(name="Pricing call", detect_phrases=True,
+                                                               enable_summary=True, enable_all_trackers=True))
+        assert client.wait_for_job(submission.job_id).is_completed
+        cid = submission.conversation_id
+
+        conversation = client.get_conversation(cid)
+        assert conversation.id == cid and conversation.name == "Pricing call"
+        messages = client.get_messages(cid, sentiment=True, verbose=True)
+        assert [m.text for m in messages] == [m.content for m in CHAT]
+        assert all(m.conversation_id == cid and m.start_time and m.start_time.tzinfo for m in messages)
+        assert all(m.sentiment_label in {"positive", "neutral", "negative"} for m in messages)
+        assert all(m.polarity is not None for m in messages)
+        assert messages[0].sentiment_label == "positive" and messages[2].polarity < messages[0].polarity
+        assert messages[0].speaker_name == "Natalia" and messages[0].words
+
+        members = {member.name: member for member in client.get_members(cid)}
+        assert set(members) == {"Natalia", "Mike"}
+        client.update_member(cid, members["Mike"].id, name="Michael", email="mike@example.com")
+        assert {m.name for m in client.get_members(cid)} == {"Natalia", "Michael"}
+        assert client.get_messages(cid)[1].speaker_name == "Michael"
+
+        # The language endpoints answer in their documented shapes; parsing them must not fail.
+        client.get_insights(cid), client.get_questions(cid), client.get_action_items(cid), client.get_follow_ups(cid)
+        client.get_topics(cid, sentiment=True), client.get_entities(cid), client.get_trackers(cid)
+        analytics = client.get_analytics(cid)
+        assert {member.name for member in analytics.members} >= {"Natalia"}
+        client.get_summary(cid)
+        assert client.get_transcript(cid).payload
+
+        assert client.update_metadata(cid, {"team": "sales"}) == {"team": "sales"}
+        assert client.get_conversation(cid).metadata == {"team": "sales"}
+        assert [c.id for c in client.find_conversations(name="Pricing call")] == [cid]
+
+        appended = client.append_text(cid, ["One more thing: the demo is on Monday."])
+        assert appended.conversation_id == cid and appended.job_id != submission.job_id
+        client.wait_for_job(appended.job_id)
+        assert len(client.get_messages(cid)) == 4
+
+        client.delete_conversation(cid)
+        with pytest.raises(SymblNotFoundError):
+            client.get_conversation(cid)
+        usage = client.usage.as_metadata()
+        assert usage["symbl/api_calls_by_endpoint"]["POST /v1/process/text"] == 1
+        assert usage["symbl/retries"] == 0 and usage["symbl/api_calls"] > 20
+
+
+def test_wrong_credentials_are_an_auth_error(local_server):
+    server = local_server()
+    with SymblClient("test-app-id", "wrong-secret", server.base_url) as client:
+        with pytest.raises(SymblAuthError) as caught:
+            client.list_conversations()
+    assert caught.value.status == 401 and "wrong-secret" not in str(caught.value)
+
+
+def test_reads_survive_injected_server_errors_and_dropped_connections(local_server):
+    server = local_server()
+    with fast_client(server, max_retries=12) as client:
+        submission = client.submit_text(CHAT)
+        client.wait_for_job(submission.job_id)
+        server.set_faults(FaultSettings(seed=3, error_rate=0.3, drop_rate=0.3, paths=("/v1/conversations", "/v1/job")))
+        for _ in range(5):
+            assert len(client.get_messages(submission.conversation_id)) == 3
+            assert client.get_job(submission.job_id).is_completed
+        assert client.usage.snapshot().retries >= 3
+
+
+def test_persistent_server_errors_end_in_the_final_error(local_server):
+    server = local_server(faults=FaultSettings(error_rate=1.0, paths=("/v1/conversations",)))
+    with fast_client(server, max_retries=2) as client:
+        with pytest.raises(SymblServerError, match="fault injected") as caught:
+            client.list_conversations()
+    assert caught.value.status == 500 and client.usage.snapshot().retries == 2
+
+
+def test_a_submission_answered_500_is_not_resent(local_server):
+    server = local_server(faults=FaultSettings(error_rate=1.0, paths=("/v1/process",)))
+    with fast_client(server) as client:
+        with pytest.raises(SymblServerError):
+            client.submit_text(CHAT)
+        assert client.usage.snapshot().calls_by_endpoint["POST /v1/process/text"] == 1
+
+
+def test_a_lost_submission_answer_is_not_submitted_twice(local_server):
+    server = local_server(faults=FaultSettings(lost_response_rate=1.0, paths=("/v1/process",)))
+    with fast_client(server, max_retries=5) as client:
+        with pytest.raises(SymblSubmissionUncertainError, match="may have been received"):
+            client.submit_text(CHAT, {"name": "call-42@v1"})
+        assert client.usage.snapshot().calls_by_endpoint["POST /v1/process/text"] == 1
+        server.set_faults(FaultSettings())
+        conversations = all_conversations(client)
+        assert [c.name for c in conversations] == ["call-42@v1"]  # exactly one, created by the single send
+        # The documented recovery: find it by name rather than submitting again.
+        (found,) = client.find_conversations(name="call-42@v1")
+        assert len(client.get_messages(found.id)) in (0, 3)
+
+
+def test_a_submission_that_timed_out_client_side_is_not_resent(local_server):
+    # dagster-airbyte's bug (dagster-io/dagster#34172): the server was still working on a timed-out request.
+    server = local_server(faults=FaultSettings(latency_s=0.8, paths=("/v1/process",)))
+    with fast_client(server, read_timeout=0.2) as client:
+        with pytest.raises(SymblSubmissionUncertainError, match="ReadTimeout"):
+            client.submit_text(CHAT, {"name": "slow-call@v1"})
+        time.sleep(1.0)  # the server finishes handling the one request it received
+        server.set_faults(FaultSettings())
+        assert [c.name for c in all_conversations(client)] == ["slow-call@v1"]
+
+
+def test_a_dropped_submission_is_not_resent_and_can_be_found_missing(local_server):
+    server = local_server(faults=FaultSettings(drop_rate=1.0, paths=("/v1/process",)))
+    with fast_client(server) as client:
+        with pytest.raises(SymblSubmissionUncertainError):
+            client.submit_text(CHAT, {"name": "call-7@v1"})
+        server.set_faults(FaultSettings())
+        assert client.find_conversations(name="call-7@v1") == []  # never arrived: safe to submit again
+        client.submit_text(CHAT, {"name": "call-7@v1"})
+        assert len(client.find_conversations(name="call-7@v1")) == 1
+
+
+def test_a_submission_to_a_server_that_is_not_listening_is_retried(local_server):
+    first = local_server()
+    port = int(first.base_url.rsplit(":", 1)[1])
+    client = fast_client(first, backoff_initial=0.3, backoff_max=0.6, max_retries=8)
+    client.list_conversations()  # a token in hand, so the refused request is the submission itself
+    first.stop()
+    restarted = []
+
+    def start_late(seconds: float) -> None:  # the first backoff brings the server (back) up
+        if not restarted:
+            restarted.append(local_server(port=port))
+        time.sleep(seconds)
+
+    client._sleep = start_late
+    with client:
+        submission = client.submit_text(CHAT)
+        assert client.wait_for_job(submission.job_id, timeout=10).is_completed
+        assert client.usage.snapshot().calls_by_endpoint["POST /v1/process/text"] >= 2
+        assert len(all_conversations(client)) == 1
+
+
+def test_short_token_lifetimes_are_refreshed_transparently(local_server):
+    server = local_server(token_lifetime_s=1)
+    with fast_client(server) as client:
+        submission = client.submit_text(CHAT)
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            assert client.get_job(submission.job_id).id == submission.job_id
+            time.sleep(0.1)
+        assert client.usage.snapshot().calls_by_endpoint["POST /oauth2/token:generate"] >= 3
+
+
+def test_a_refused_token_is_refreshed_and_the_call_replayed(local_server):
+    first = local_server()
+    port = int(first.base_url.rsplit(":", 1)[1])
+    with fast_client(first) as client:
+        client.list_conversations()
+        first.stop()  # also ends the kept-alive connection: no answer from the stopped server's store
+        second = local_server(port=port)  # new signing key: the cached token is now refused with 401
+        assert client.list_conversations() == []
+        assert client.usage.snapshot().calls_by_endpoint["POST /oauth2/token:generate"] == 2
+        assert client.usage.snapshot().retries == 0
+        assert second.base_url == client.base_url
+
+
+def test_the_concurrent_job_limit_is_waited_out(local_server):
+    server = local_server(max_concurrent_jobs=1, job_delay_s=0.6)
+    with fast_client(server, backoff_initial=0.2, backoff_max=0.4, max_retries=20) as client:
+        first = client.submit_text(CHAT)
+        second = client.submit_text(CHAT)  # 429 until the first job is done, then accepted
+        assert client.usage.snapshot().retries >= 1
+        assert client.wait_for_job(second.job_id).is_completed
+        assert client.get_job(first.job_id).is_completed
+        assert len(all_conversations(client)) == 2
+
+
+def test_an_upload_declined_at_the_job_limit_is_rewound_and_resent(local_server, tmp_path):
+    server = local_server(max_concurrent_jobs=1, job_delay_s=0.5, faults=FaultSettings(job_failure_rate=1.0))
+    recording = tmp_path / "call.wav"
+    recording.write_bytes(b"RIFF" + bytes(2 * 1024 * 1024))
+    with fast_client(server, backoff_initial=0.2, backoff_max=0.4, max_retries=20) as client:
+        client.submit_text(CHAT)
+        submission = client.submit_audio_file(recording)  # 429 (answered before the body is read) until then
+        usage = client.usage.snapshot()
+        assert usage.retries >= 1 and usage.calls_by_endpoint["POST /v1/process/audio"] == usage.retries + 1
+        assert client.get_job(submission.job_id).id == submission.job_id
+
+
+def test_the_concurrent_job_limit_surfaces_as_rate_limit_error_without_retries(local_server):
+    server = local_server(max_concurrent_jobs=1, job_delay_s=2)
+    with fast_client(server, max_retries=0) as client:
+        client.submit_text(CHAT)
+        with pytest.raises(SymblRateLimitError, match="concurrent jobs") as caught:
+            client.submit_text(CHAT)
+    assert caught.value.status == 429
+
+
+def test_a_failed_job_raises_job_failed(local_server):
+    server = local_server(faults=FaultSettings(job_failure_rate=1.0))
+    with fast_client(server) as client:
+        submission = client.submit_text(CHAT)
+        with pytest.raises(SymblJobFailedError) as caught:
+            client.wait_for_job(submission.job_id)
+        reason = client.get_job(submission.job_id).message
+    assert caught.value.job_id == submission.job_id
+    assert reason and str(caught.value).endswith(f"failed: {reason}")
+
+
+def test_waiting_times_out_and_can_be_resumed(local_server):
+    server = local_server(job_delay_s=1.0)
+    with fast_client(server) as client:
+        submission = client.submit_text(CHAT)
+        with pytest.raises(SymblTimeoutError) as caught:
+            client.wait_for_job(submission.job_id, timeout=0.2)
+        assert caught.value.last_status in {"scheduled", "in_progress"}
+        assert client.wait_for_job(submission.job_id, timeout=10).is_completed
+        assert client.usage.snapshot().job_wait_seconds >= 0.2
+
+
+def test_uploads_stream_with_bounded_memory(local_server, tmp_path):
+    server = local_server(faults=FaultSettings(job_failure_rate=1.0))  # the media itself is not the point here
+    recording = tmp_path / "big.wav"
+    size = 32 * 1024 * 1024
+    with recording.open("wb") as out:
+        out.truncate(size)
+    with fast_client(server) as client:
+        client.list_conversations()  # token first, so only the upload is measured
+        tracemalloc.start()
+        try:
+            submission = client.submit_audio_file(recording, options={"name": "big"})
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert submission.conversation_id
+        assert peak < 4 * 1024 * 1024, f"peak {peak} bytes while uploading {size}"
+        assert client.usage.snapshot().bytes_uploaded == size
+
+
+def test_one_way_streams_upload_chunked(local_server):
+    server = local_server(faults=FaultSettings(job_failure_rate=1.0))
+
+    class OneWay(io.RawIOBase):
+        def __init__(self, data: bytes):
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            chunk = self._data.read(len(buffer))
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    with fast_client(server) as client:
+        submission = client.submit_audio_file(io.BufferedReader(OneWay(b"RIFF" + bytes(700_000))))
+        assert client.get_job(submission.job_id).id == submission.job_id
+        assert client.usage.snapshot().bytes_uploaded == 700_004
+
+
+def test_one_client_shared_by_threads_under_faults(local_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = local_server(faults=FaultSettings(seed=5, error_rate=0.2, drop_rate=0.1, paths=("/v1/conversations",)))
+    with fast_client(server, max_retries=12) as client:
+        submission = client.submit_text(CHAT)
+        client.wait_for_job(submission.job_id)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            counts = list(pool.map(lambda _: len(client.get_messages(submission.conversation_id)), range(40)))
+        assert counts == [3] * 40
+        snapshot = client.usage.snapshot()
+        assert snapshot.calls_by_endpoint["POST /oauth2/token:generate"] == 1
+        assert snapshot.calls_by_endpoint["GET /v1/conversations/{conversationId}/messages"] == 40 + snapshot.retries
+
+
+RECORDINGS = Path(__file__).resolve().parents[2] / "examples" / "recordings"
+
+
+@pytest.mark.slow
+def test_a_recorded_call_through_the_real_speech_engine(local_server, tmp_path):
+    clip = tmp_path / "support_clip.wav"  # the first 8 s of the committed support call, to spare the CPU
+    with wave.open(str(RECORDINGS / "support_call.wav"), "rb") as call, wave.open(str(clip), "wb") as out:
+        out.setparams(call.getparams())
+        out.writeframes(call.readframes(int(8.0 * call.getframerate())))
+    server = local_server()
+    options = SubmissionOptions(name="support", enable_speaker_diarization=True, diarization_speaker_count=2)
+    with fast_client(server, poll_max=0.5) as client, clip.open("rb") as stream:
+        submission = client.submit_audio_file(stream, options=options)
+        assert client.wait_for_job(submission.job_id, timeout=120).is_completed
+        messages = client.get_messages(submission.conversation_id, sentiment=True, verbose=True)
+        members = client.get_members(submission.conversation_id)
+        assert client.usage.snapshot().bytes_uploaded == clip.stat().st_size
+    assert messages and all(m.text and m.words and m.start_time and m.start_time.tzinfo for m in messages)
+    assert [m.time_offset for m in messages] == sorted(m.time_offset for m in messages)
+    assert all(m.sentiment_label in {"positive", "neutral", "negative"} for m in messages)
+    assert {m.speaker_id for m in messages} <= {member.id for member in members}
+    assert members and all(member.name and member.name.startswith("Speaker ") for member in members)

@@ -96,6 +96,14 @@ def test_unusable_input_raises_audio_error_with_reason(tmp_path: Path, content: 
         transcribe(path, EngineOptions())
 
 
+def test_truncated_flac_is_rejected(write_clip) -> None:
+    path = write_clip("cut.flac", tone(440, 3.0)[None])
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    with pytest.raises(AudioError, match=r"truncated: its header promises 3\.0 s"):
+        decode_audio(path, max_duration_s=60)
+
+
 def test_missing_file_is_an_audio_error(tmp_path: Path) -> None:
     with pytest.raises(AudioError, match="cannot be read"):
         decode_audio(tmp_path / "gone.wav", max_duration_s=60)

@@ -33,11 +33,10 @@ def label_speakers(samples: np.ndarray, segments: list[Segment], speaker_count: 
     vectors = np.stack([_voice_vector(samples[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]) for _, a, b in windows])
     labels = _cluster(_standardise(vectors), min(speaker_count, len(windows)))
     labels = _order_by_first_appearance(labels)
-    result: list[SpeakerSegment] = []
-    for index, seg in enumerate(segments):
-        own = [(label, a, b) for (i, a, b), label in zip(windows, labels) if i == index]
-        result.extend(_relabel_segment(seg, own))
-    return result
+    by_segment: dict[int, list[tuple[int, float, float]]] = {}
+    for (index, a, b), label in zip(windows, labels.tolist()):
+        by_segment.setdefault(index, []).append((label, a, b))
+    return [piece for index, seg in enumerate(segments) for piece in _relabel_segment(seg, by_segment[index])]
 
 
 def _windows(seg: Segment) -> list[tuple[float, float]]:

@@ -9,12 +9,12 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.cluster.vq import kmeans2
 
 from .decode import SAMPLE_RATE
-from .features import mfcc, pitch_hz
-from .vad import Segment
+from .features import frame_energy_db, mfcc, pitch_hz
+from .vad import FRAME_S, Segment
 
-WINDOW_S = 1.5  # long enough for stable voice statistics, short enough to catch a turn change
-HOP_S = 0.75
-MIN_RUN_S = 1.0  # a speaker change inside a segment must last this long to split it
+WINDOW_S = 1.5  # long enough for stable voice statistics
+HOP_S = 0.5
+MIN_RUN_S = 0.8  # a speaker change inside a segment must last this long to split it
 MAX_LINKAGE_WINDOWS = 2000  # Ward linkage is quadratic in memory: seed it from an even sample of a long call
 
 
@@ -36,7 +36,7 @@ def label_speakers(samples: np.ndarray, segments: list[Segment], speaker_count: 
     by_segment: dict[int, list[tuple[int, float, float]]] = {}
     for (index, a, b), label in zip(windows, labels.tolist()):
         by_segment.setdefault(index, []).append((label, a, b))
-    return [piece for index, seg in enumerate(segments) for piece in _relabel_segment(seg, by_segment[index])]
+    return [piece for index, seg in enumerate(segments) for piece in _relabel_segment(samples, seg, by_segment[index])]
 
 
 def _windows(seg: Segment) -> list[tuple[float, float]]:
@@ -88,8 +88,9 @@ def _order_by_first_appearance(labels: np.ndarray) -> np.ndarray:
     return np.array([order[label] for label in labels.tolist()])
 
 
-def _relabel_segment(seg: Segment, windows: list[tuple[int, float, float]]) -> list[SpeakerSegment]:
-    """One label per stretch of consistent windows; short stretches join their neighbours."""
+def _relabel_segment(samples: np.ndarray, seg: Segment, windows: list[tuple[int, float, float]]) -> list[SpeakerSegment]:
+    """One label per stretch of consistent windows; short stretches join their neighbours; each change
+    falls on the quietest moment near where the windows disagree (the breath between two turns)."""
     runs: list[list[float]] = []  # [label, start, end]
     for label, a, b in windows:
         if runs and runs[-1][0] == label:
@@ -106,12 +107,22 @@ def _relabel_segment(seg: Segment, windows: list[tuple[int, float, float]]) -> l
             runs[lo : hi + 1] = [[runs[neighbour][0], runs[lo][1], runs[hi][2]]]
             runs = _join_equal_neighbours(runs)
             changed = True
-    pieces: list[SpeakerSegment] = []
-    for index, (label, _, _) in enumerate(runs):
-        start = seg.start_s if index == 0 else (runs[index - 1][2] + runs[index][1]) / 2
-        end = seg.end_s if index == len(runs) - 1 else (runs[index][2] + runs[index + 1][1]) / 2
-        pieces.append(SpeakerSegment(int(label), start, end))
-    return pieces
+    cuts = [seg.start_s]
+    for before, after in zip(runs, runs[1:]):
+        cuts.append(_quietest_moment(samples, after[1] - HOP_S / 2, before[2] + HOP_S / 2, cuts[-1]))
+    cuts.append(seg.end_s)
+    return [SpeakerSegment(int(run[0]), start, end) for run, start, end in zip(runs, cuts, cuts[1:])]
+
+
+def _quietest_moment(samples: np.ndarray, from_s: float, to_s: float, not_before_s: float) -> float:
+    """Centre of the quietest 50 ms between from_s and to_s."""
+    from_s = max(from_s, not_before_s + FRAME_S)
+    start = int(from_s * SAMPLE_RATE)
+    energy = frame_energy_db(samples[start : int(to_s * SAMPLE_RATE)])
+    if len(energy) < 5:
+        return from_s
+    smoothed = np.convolve(energy, np.ones(5) / 5, mode="valid")
+    return from_s + (int(np.argmin(smoothed)) + 2) * FRAME_S + FRAME_S / 2
 
 
 def _join_equal_neighbours(runs: list[list[float]]) -> list[list[float]]:

@@ -1,6 +1,6 @@
 """Accuracy and speed of the offline speech engine on labelled two-speaker calls made with espeak-ng.
 
-    PYTHONPATH=. python bench/accuracy.py            # synthesise fresh calls (needs espeak-ng)
+    PYTHONPATH=. python bench/accuracy.py            # fresh calls, plus one with pause-less replies (needs espeak-ng)
     PYTHONPATH=. python bench/accuracy.py --examples # use the committed calls under examples/
 
 Reports word error rate, the share of words attributed to the right speaker and the real-time factor
@@ -26,7 +26,7 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from make_calls import EXAMPLES, require_espeak, write_call  # noqa: E402
+from make_calls import EXAMPLES, SUPPORT_CALL, require_espeak, write_call  # noqa: E402
 from scoring import edit_distance, hypothesis_words, reference_words, speaker_accuracy  # noqa: E402
 
 from symbl_dagster.server.engine import EngineOptions, transcribe  # noqa: E402
@@ -34,6 +34,7 @@ from symbl_dagster.server.engine import EngineOptions, transcribe  # noqa: E402
 MAX_WER = 0.35
 MIN_SPEAKER_ACCURACY = 0.90
 MIN_SPEED = 4.0  # times faster than real time
+QUICK_REPLY_GAP_S = (0.0, 0.15)  # replies faster than the VAD's pause: diarization must split utterances
 
 
 @dataclass(frozen=True)
@@ -69,20 +70,29 @@ def evaluate(audio: Path, labels: dict, options: EngineOptions, mode: str, verbo
 
 
 def calls(root: Path) -> list[tuple[Path, dict]]:
+    """Every labelled call under root/labels with its recording."""
     found = []
-    for script, suffix, _ in EXAMPLES:
-        labels = json.loads((root / "labels" / f"{script.name}.json").read_text())
+    for labels_path in sorted((root / "labels").glob("*.json")):
+        labels = json.loads(labels_path.read_text())
         found.append((root / "recordings" / labels["recording"], labels))
     return found
 
 
+def synthesise_calls(root: Path) -> None:
+    """The committed examples afresh, plus a call whose replies come without a pause."""
+    for script, suffix, stereo in EXAMPLES:
+        write_call(script, root / "recordings" / f"{script.name}{suffix}", root / "labels" / f"{script.name}.json", stereo=stereo)
+    quick = f"{SUPPORT_CALL.name}_quick_replies"
+    write_call(SUPPORT_CALL, root / "recordings" / f"{quick}.wav", root / "labels" / f"{quick}.json", stereo=False, gap_s=QUICK_REPLY_GAP_S)
+
+
 def report(results: list[CallResult]) -> bool:
-    header = f"{'call':<28} {'mode':<12} {'audio s':>8} {'words':>6} {'WER':>7} {'speaker ok':>10} {'CPU s':>7} {'x RT':>6}"
+    header = f"{"call":<32} {'mode':<12} {'audio s':>8} {'words':>6} {'WER':>7} {'speaker ok':>10} {'CPU s':>7} {'x RT':>6}"
     print(header)
     print("-" * len(header))
     for r in results:
         print(
-            f"{r.name:<28} {r.mode:<12} {r.audio_s:>8.1f} {r.reference_words:>6} {r.errors / r.reference_words:>7.1%}"
+            f"{r.name:<32} {r.mode:<12} {r.audio_s:>8.1f} {r.reference_words:>6} {r.errors / r.reference_words:>7.1%}"
             f" {r.speaker_accuracy:>10.1%} {r.cpu_s:>7.2f} {r.audio_s / r.cpu_s:>6.1f}"
         )
     words = sum(r.reference_words for r in results)
@@ -113,8 +123,7 @@ def main() -> int:
         else:
             require_espeak()
             root = Path(scratch)
-            for script, suffix, stereo in EXAMPLES:
-                write_call(script, root / "recordings" / f"{script.name}{suffix}", root / "labels" / f"{script.name}.json", stereo=stereo)
+            synthesise_calls(root)
         results = []
         for audio, labels in calls(root):
             if labels["channels"] == 2:

@@ -127,8 +127,13 @@ def speak(text: str, voice: Voice) -> np.ndarray:
     return samples[loud[0] : loud[-1] + 1] if len(loud) else samples
 
 
-def synthesise(script: CallScript, *, stereo: bool, seed: int = 7) -> tuple[np.ndarray, list[Turn]]:
-    """The call as (channels, n) float32 plus its turns; stereo puts each speaker on their own channel."""
+def synthesise(
+    script: CallScript, *, stereo: bool, gap_s: tuple[float, float] = (0.5, 0.9), seed: int = 7
+) -> tuple[np.ndarray, list[Turn]]:
+    """The call as (channels, n) float32 plus its turns; stereo puts each speaker on their own channel.
+
+    Turns are separated by a random pause drawn from gap_s.
+    """
     rng = np.random.default_rng(seed)
     channels = 2 if stereo else 1
     pieces: list[np.ndarray] = []
@@ -140,7 +145,7 @@ def synthesise(script: CallScript, *, stereo: bool, seed: int = 7) -> tuple[np.n
         block = np.zeros((channels, len(audio)), dtype=np.float32)
         block[speaker if stereo else 0] = audio
         turns.append(Turn(speaker, round(cursor / SAMPLE_RATE, 3), round((cursor + len(audio)) / SAMPLE_RATE, 3), text))
-        gap = int(rng.uniform(0.5, 0.9) * SAMPLE_RATE)
+        gap = int(rng.uniform(*gap_s) * SAMPLE_RATE)
         pieces += [block, np.zeros((channels, gap), dtype=np.float32)]
         cursor += len(audio) + gap
     signal = np.concatenate(pieces, axis=1)
@@ -176,8 +181,10 @@ def write_audio(path: Path, signal: np.ndarray, *, input_rate: int = SAMPLE_RATE
         container.mux(stream.encode(None))
 
 
-def write_call(script: CallScript, audio_path: Path, labels_path: Path, *, stereo: bool) -> None:
-    signal, turns = synthesise(script, stereo=stereo)
+def write_call(
+    script: CallScript, audio_path: Path, labels_path: Path, *, stereo: bool, gap_s: tuple[float, float] = (0.5, 0.9)
+) -> None:
+    signal, turns = synthesise(script, stereo=stereo, gap_s=gap_s)
     audio_path.parent.mkdir(parents=True, exist_ok=True)
     labels_path.parent.mkdir(parents=True, exist_ok=True)
     write_audio(audio_path, signal)

@@ -6,7 +6,7 @@ import pytest
 from engine_testkit import noise_floor, place, voice
 from scoring import speaker_accuracy
 
-from symbl_dagster.server.engine.diarize import label_speakers
+from symbl_dagster.server.engine.diarize import HOP_S, WINDOW_S, label_speakers
 from symbl_dagster.server.engine.vad import Segment
 
 LOW, HIGH = (110.0, 0.85), (210.0, 0.6)  # (f0, brightness) of two synthetic speakers
@@ -41,8 +41,19 @@ def test_a_turn_change_without_a_pause_splits_the_segment() -> None:
     labelled = label_speakers(signal, [Segment(0.5, 8.5)], 2)
 
     assert [s.speaker for s in labelled] == [0, 1]
-    assert labelled[0].end_s == labelled[1].start_s == pytest.approx(4.5, abs=0.75)
+    # Without a pause to snap to, the change is placed to within the window overlap (1 s).
+    assert labelled[0].end_s == labelled[1].start_s == pytest.approx(4.5, abs=WINDOW_S - HOP_S)
     assert (labelled[0].start_s, labelled[-1].end_s) == (0.5, 8.5)
+
+
+def test_a_quick_reply_is_cut_at_the_breath_between_the_turns() -> None:
+    """A 0.15 s gap is too short for the VAD to end the utterance; diarization cuts there."""
+    signal, _ = conversation([(0, 0.5, 3.5), (1, 4.15, 3.35)])
+
+    labelled = label_speakers(signal, [Segment(0.5, 7.5)], 2)
+
+    assert [s.speaker for s in labelled] == [0, 1]
+    assert 4.0 <= labelled[0].end_s <= 4.15
 
 
 @pytest.mark.parametrize("speaker_count", [None, 1])

@@ -109,7 +109,10 @@ def _relabel_segment(samples: np.ndarray, seg: Segment, windows: list[tuple[int,
             changed = True
     cuts = [seg.start_s]
     for before, after in zip(runs, runs[1:]):
-        cuts.append(_quietest_moment(samples, after[1] - HOP_S / 2, before[2] + HOP_S / 2, cuts[-1]))
+        # The change lies about where the last window of one run overlaps the first window of the next;
+        # mixed windows lean either way, so look half a hop further on both sides.
+        latest = min(before[2] + HOP_S / 2, seg.end_s - FRAME_S)
+        cuts.append(_quietest_moment(samples, after[1] - HOP_S / 2, latest, cuts[-1]))
     cuts.append(seg.end_s)
     return [SpeakerSegment(int(run[0]), start, end) for run, start, end in zip(runs, cuts, cuts[1:])]
 

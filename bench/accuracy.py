@@ -87,7 +87,7 @@ def synthesise_calls(root: Path) -> None:
 
 
 def report(results: list[CallResult]) -> bool:
-    header = f"{"call":<32} {'mode':<12} {'audio s':>8} {'words':>6} {'WER':>7} {'speaker ok':>10} {'CPU s':>7} {'x RT':>6}"
+    header = f"{'call':<32} {'mode':<12} {'audio s':>8} {'words':>6} {'WER':>7} {'speaker ok':>10} {'CPU s':>7} {'x RT':>6}"
     print(header)
     print("-" * len(header))
     for r in results:

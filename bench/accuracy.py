@@ -1,6 +1,6 @@
 """Accuracy and speed of the offline speech engine on labelled two-speaker calls made with espeak-ng.
 
-    PYTHONPATH=. python bench/accuracy.py            # synthesise fresh calls (needs espeak-ng)
+    PYTHONPATH=. python bench/accuracy.py            # fresh calls, plus one with pause-less replies (needs espeak-ng)
     PYTHONPATH=. python bench/accuracy.py --examples # use the committed calls under examples/
 
 Reports word error rate, the share of words attributed to the right speaker and the real-time factor
@@ -16,9 +16,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", 
     os.environ[_variable] = "1"
 
 import argparse  # noqa: E402
-import itertools  # noqa: E402
 import json  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -28,52 +26,15 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from make_calls import EXAMPLES, require_espeak, write_call  # noqa: E402
+from make_calls import EXAMPLES, SUPPORT_CALL, require_espeak, write_call  # noqa: E402
+from scoring import edit_distance, hypothesis_words, reference_words, speaker_accuracy  # noqa: E402
 
-from symbl_dagster.server.engine import EngineOptions, Transcription, transcribe  # noqa: E402
+from symbl_dagster.server.engine import EngineOptions, transcribe  # noqa: E402
 
 MAX_WER = 0.35
 MIN_SPEAKER_ACCURACY = 0.90
 MIN_SPEED = 4.0  # times faster than real time
-_NUMBERS = {"0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six", "7": "seven", "8": "eight", "9": "nine"}
-
-
-def normalise(text: str) -> list[str]:
-    """Lower case, no punctuation, digits spelled out: how WER is conventionally scored."""
-    text = re.sub(r"\d", lambda m: f" {_NUMBERS[m.group()]} ", text.lower())
-    return re.sub(r"[^a-z' ]+", " ", text).split()
-
-
-def edit_distance(reference: list[str], hypothesis: list[str]) -> int:
-    row = list(range(len(hypothesis) + 1))
-    for i, ref_word in enumerate(reference, 1):
-        previous, row[0] = row[:], i
-        for j, hyp_word in enumerate(hypothesis, 1):
-            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word))
-    return row[-1]
-
-
-def speaker_accuracy(labels: dict, result: Transcription) -> float:
-    """Share of recognised words whose speaker (after the best cluster-to-speaker mapping) spoke at that time.
-
-    Each hypothesis word belongs to the reference turn that contains its midpoint, or the nearest one.
-    """
-    turns = labels["turns"]
-    pairs = []
-    for utterance in result.utterances:
-        for word in utterance.words:
-            middle = (word.start_s + word.end_s) / 2
-            turn = min(turns, key=lambda t: 0.0 if t["start_s"] <= middle <= t["end_s"] else min(abs(middle - t["start_s"]), abs(middle - t["end_s"])))
-            pairs.append((utterance.speaker, turn["speaker"]))
-    if not pairs:
-        return 0.0
-    hyp_speakers = sorted({h for h, _ in pairs})
-    ref_speakers = sorted({s["index"] for s in labels["speakers"]})
-    best = 0
-    for mapping in itertools.permutations(ref_speakers, len(hyp_speakers)) if len(hyp_speakers) <= len(ref_speakers) else []:
-        chosen = dict(zip(hyp_speakers, mapping))
-        best = max(best, sum(chosen[h] == r for h, r in pairs))
-    return best / len(pairs)
+QUICK_REPLY_GAP_S = (0.0, 0.15)  # replies faster than the VAD's pause: diarization must split utterances
 
 
 @dataclass(frozen=True)
@@ -88,18 +49,20 @@ class CallResult:
     wall_s: float
 
 
-def evaluate(audio: Path, labels: dict, options: EngineOptions, mode: str) -> CallResult:
+def evaluate(audio: Path, labels: dict, options: EngineOptions, mode: str, verbose: bool = False) -> CallResult:
     cpu, wall = time.process_time(), time.perf_counter()
     result = transcribe(audio, options)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    reference = normalise(" ".join(t["text"] for t in labels["turns"]))
-    hypothesis = normalise(" ".join(u.text for u in result.utterances))
+    if verbose:
+        for u in result.utterances:
+            print(f"  [{u.start_s:6.1f}-{u.end_s:6.1f}] speaker {u.speaker}: {u.text}")
+    reference = reference_words(labels)
     return CallResult(
         name=audio.name,
         mode=mode,
         audio_s=result.duration_s,
         reference_words=len(reference),
-        errors=edit_distance(reference, hypothesis),
+        errors=edit_distance(reference, hypothesis_words(result)),
         speaker_accuracy=speaker_accuracy(labels, result),
         cpu_s=cpu,
         wall_s=wall,
@@ -107,20 +70,29 @@ def evaluate(audio: Path, labels: dict, options: EngineOptions, mode: str) -> Ca
 
 
 def calls(root: Path) -> list[tuple[Path, dict]]:
+    """Every labelled call under root/labels with its recording."""
     found = []
-    for script, suffix, _ in EXAMPLES:
-        labels = json.loads((root / "labels" / f"{script.name}.json").read_text())
+    for labels_path in sorted((root / "labels").glob("*.json")):
+        labels = json.loads(labels_path.read_text())
         found.append((root / "recordings" / labels["recording"], labels))
     return found
 
 
-def report(results: list[CallResult], verbose: bool) -> bool:
-    header = f"{'call':<28} {'mode':<12} {'audio s':>8} {'words':>6} {'WER':>7} {'speaker ok':>10} {'CPU s':>7} {'x RT':>6}"
+def synthesise_calls(root: Path) -> None:
+    """The committed examples afresh, plus a call whose replies come without a pause."""
+    for script, suffix, stereo in EXAMPLES:
+        write_call(script, root / "recordings" / f"{script.name}{suffix}", root / "labels" / f"{script.name}.json", stereo=stereo)
+    quick = f"{SUPPORT_CALL.name}_quick_replies"
+    write_call(SUPPORT_CALL, root / "recordings" / f"{quick}.wav", root / "labels" / f"{quick}.json", stereo=False, gap_s=QUICK_REPLY_GAP_S)
+
+
+def report(results: list[CallResult]) -> bool:
+    header = f"{'call':<32} {'mode':<12} {'audio s':>8} {'words':>6} {'WER':>7} {'speaker ok':>10} {'CPU s':>7} {'x RT':>6}"
     print(header)
     print("-" * len(header))
     for r in results:
         print(
-            f"{r.name:<28} {r.mode:<12} {r.audio_s:>8.1f} {r.reference_words:>6} {r.errors / r.reference_words:>7.1%}"
+            f"{r.name:<32} {r.mode:<12} {r.audio_s:>8.1f} {r.reference_words:>6} {r.errors / r.reference_words:>7.1%}"
             f" {r.speaker_accuracy:>10.1%} {r.cpu_s:>7.2f} {r.audio_s / r.cpu_s:>6.1f}"
         )
     words = sum(r.reference_words for r in results)
@@ -143,7 +115,7 @@ def report(results: list[CallResult], verbose: bool) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", action="store_true", help="score the committed calls instead of fresh ones")
-    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="print every recognised utterance")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         if args.examples:
@@ -151,14 +123,13 @@ def main() -> int:
         else:
             require_espeak()
             root = Path(scratch)
-            for script, suffix, stereo in EXAMPLES:
-                write_call(script, root / "recordings" / f"{script.name}{suffix}", root / "labels" / f"{script.name}.json", stereo=stereo)
+            synthesise_calls(root)
         results = []
         for audio, labels in calls(root):
             if labels["channels"] == 2:
-                results.append(evaluate(audio, labels, EngineOptions(separate_channels=True), "per-channel"))
-            results.append(evaluate(audio, labels, EngineOptions(speaker_count=len(labels["speakers"])), "diarized"))
-    return 0 if report(results, args.verbose) else 1
+                results.append(evaluate(audio, labels, EngineOptions(separate_channels=True), "per-channel", args.verbose))
+            results.append(evaluate(audio, labels, EngineOptions(speaker_count=len(labels["speakers"])), "diarized", args.verbose))
+    return 0 if report(results) else 1
 
 
 if __name__ == "__main__":

@@ -127,8 +127,13 @@ def speak(text: str, voice: Voice) -> np.ndarray:
     return samples[loud[0] : loud[-1] + 1] if len(loud) else samples
 
 
-def synthesise(script: CallScript, *, stereo: bool, seed: int = 7) -> tuple[np.ndarray, list[Turn]]:
-    """The call as (channels, n) float32 plus its turns; stereo puts each speaker on their own channel."""
+def synthesise(
+    script: CallScript, *, stereo: bool, gap_s: tuple[float, float] = (0.5, 0.9), seed: int = 7
+) -> tuple[np.ndarray, list[Turn]]:
+    """The call as (channels, n) float32 plus its turns; stereo puts each speaker on their own channel.
+
+    Turns are separated by a random pause drawn from gap_s.
+    """
     rng = np.random.default_rng(seed)
     channels = 2 if stereo else 1
     pieces: list[np.ndarray] = []
@@ -140,7 +145,7 @@ def synthesise(script: CallScript, *, stereo: bool, seed: int = 7) -> tuple[np.n
         block = np.zeros((channels, len(audio)), dtype=np.float32)
         block[speaker if stereo else 0] = audio
         turns.append(Turn(speaker, round(cursor / SAMPLE_RATE, 3), round((cursor + len(audio)) / SAMPLE_RATE, 3), text))
-        gap = int(rng.uniform(0.5, 0.9) * SAMPLE_RATE)
+        gap = int(rng.uniform(*gap_s) * SAMPLE_RATE)
         pieces += [block, np.zeros((channels, gap), dtype=np.float32)]
         cursor += len(audio) + gap
     signal = np.concatenate(pieces, axis=1)
@@ -148,13 +153,20 @@ def synthesise(script: CallScript, *, stereo: bool, seed: int = 7) -> tuple[np.n
     return np.clip(signal * 0.9, -1.0, 1.0), turns
 
 
-_CODECS = {".wav": ("pcm_s16le", "s16", None), ".mp3": ("libmp3lame", "fltp", 64_000), ".flac": ("flac", "s16", None), ".ogg": ("libopus", "flt", 32_000)}
+# suffix -> (codec, sample format, bit rate or None for lossless)
+_CODECS = {
+    ".wav": ("pcm_s16le", "s16", None),
+    ".flac": ("flac", "s16", None),
+    ".mp3": ("libmp3lame", "fltp", 64_000),
+    ".ogg": ("libopus", "flt", 32_000),
+    ".m4a": ("aac", "fltp", 64_000),
+}
 
 
-def write_audio(path: Path, signal: np.ndarray, rate: int = 16_000) -> None:
-    """Encode (channels, n) float32 at 22.05 kHz into the container and codec the file name implies."""
+def write_audio(path: Path, signal: np.ndarray, *, input_rate: int = SAMPLE_RATE, output_rate: int = 16_000) -> None:
+    """Encode (channels, n) float32 into the container and codec the file name implies."""
     codec, sample_format, bit_rate = _CODECS[path.suffix]
-    out_rate = 48_000 if codec == "libopus" else rate
+    out_rate = 48_000 if codec == "libopus" else output_rate
     layout = "stereo" if signal.shape[0] == 2 else "mono"
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=out_rate, layout=layout)
@@ -162,15 +174,17 @@ def write_audio(path: Path, signal: np.ndarray, rate: int = 16_000) -> None:
         if bit_rate:
             stream.bit_rate = bit_rate
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal, dtype=np.float32), format="fltp", layout=layout)
-        frame.sample_rate = SAMPLE_RATE
+        frame.sample_rate = input_rate
         resampler = av.AudioResampler(format=sample_format, layout=layout, rate=out_rate, frame_size=1024)
         for chunk in [*resampler.resample(frame), *resampler.resample(None)]:
             container.mux(stream.encode(chunk))
         container.mux(stream.encode(None))
 
 
-def write_call(script: CallScript, audio_path: Path, labels_path: Path, *, stereo: bool) -> None:
-    signal, turns = synthesise(script, stereo=stereo)
+def write_call(
+    script: CallScript, audio_path: Path, labels_path: Path, *, stereo: bool, gap_s: tuple[float, float] = (0.5, 0.9)
+) -> None:
+    signal, turns = synthesise(script, stereo=stereo, gap_s=gap_s)
     audio_path.parent.mkdir(parents=True, exist_ok=True)
     labels_path.parent.mkdir(parents=True, exist_ok=True)
     write_audio(audio_path, signal)

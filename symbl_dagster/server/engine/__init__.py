@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
-from .asr import recognise
+from .asr import recognise_channel
 from .decode import SAMPLE_RATE, decode_audio
 from .diarize import SpeakerSegment, label_speakers
 from .results import AudioError, EngineOptions, Transcription, Utterance, Word
@@ -32,20 +30,19 @@ def transcribe(path: str | os.PathLike, options: EngineOptions) -> Transcription
     else:
         mono = audio.samples[0]
         turns = label_speakers(mono, detect_speech(mono), options.speaker_count)
-    utterances = [
-        utterance
-        for turn in sorted(turns, key=lambda t: (t.start_s, t.speaker))
-        if (utterance := _utterance(audio.samples, turn, options)) is not None
-    ]
+    channel_of = (lambda turn: turn.speaker) if options.separate_channels else (lambda turn: 0)
+    utterances: list[Utterance] = []
+    for channel in sorted({channel_of(turn) for turn in turns}):
+        own = sorted((t for t in turns if channel_of(t) == channel), key=lambda t: t.start_s)
+        clips = [(audio.samples[channel][int(t.start_s * SAMPLE_RATE) : int(t.end_s * SAMPLE_RATE)], t.start_s) for t in own]
+        for turn, words in zip(own, recognise_channel(clips, options.custom_vocabulary)):
+            if words:
+                utterances.append(_utterance(turn, words))
+    utterances.sort(key=lambda u: (u.start_s, u.speaker))
     return Transcription(duration_s=round(audio.duration_s, 3), channels=audio.source_channels, utterances=tuple(utterances))
 
 
-def _utterance(samples: np.ndarray, turn: SpeakerSegment, options: EngineOptions) -> Utterance | None:
-    channel = samples[turn.speaker] if options.separate_channels else samples[0]
-    start, end = int(turn.start_s * SAMPLE_RATE), int(turn.end_s * SAMPLE_RATE)
-    words = recognise(channel[start:end], turn.start_s, options.custom_vocabulary)
-    if not words:
-        return None
+def _utterance(turn: SpeakerSegment, words: list[Word]) -> Utterance:
     return Utterance(
         speaker=turn.speaker,
         start_s=round(turn.start_s, 3),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 
 import numpy as np
 from pocketsphinx import Decoder
@@ -21,21 +22,31 @@ _thread_state = threading.local()
 
 def _decoder() -> Decoder:
     """One decoder per thread: loading the model costs ~0.3 s and a Decoder is not thread-safe."""
-    decoder = getattr(_thread_state, "decoder", None)
-    if decoder is None:
-        decoder = Decoder(**DECODER_SETTINGS)
-        _thread_state.decoder = decoder
-    return decoder
+    if not hasattr(_thread_state, "decoder"):
+        _thread_state.decoder = Decoder(**DECODER_SETTINGS)
+    return _thread_state.decoder
 
 
-def recognise(samples: np.ndarray, offset_s: float, vocabulary: tuple[str, ...] = ()) -> list[Word]:
-    """Words of one utterance (mono float32 at 16 kHz), with times relative to the recording."""
+def _pcm(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def recognise_channel(utterances: Sequence[tuple[np.ndarray, float]], vocabulary: tuple[str, ...] = ()) -> list[list[Word]]:
+    """Words of each (samples, offset_s) utterance of one channel, decoded in time order.
+
+    The decoder's front end (cepstral mean and its history) adapts from utterance to utterance; it is
+    reset for every channel, so a result never depends on what the thread's decoder heard before.
+    """
+    decoder = _decoder()
+    decoder.reinit_feat()
+    return [_recognise(decoder, samples, offset_s, vocabulary) for samples, offset_s in utterances]
+
+
+def _recognise(decoder: Decoder, samples: np.ndarray, offset_s: float, vocabulary: tuple[str, ...]) -> list[Word]:
     if len(samples) < SAMPLE_RATE // 10:
         return []
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    decoder = _decoder()
     decoder.start_utt()
-    decoder.process_raw(pcm, full_utt=True)
+    decoder.process_raw(_pcm(samples), full_utt=True)
     decoder.end_utt()
     spelling = _preferred_spelling(vocabulary)
     words = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 
 import av
@@ -39,6 +40,7 @@ def decode_audio(path: str | os.PathLike, *, max_duration_s: float, keep_channel
         raise AudioError(f"recording cannot be read: {exc.strerror or exc}") from exc
     if size == 0:
         raise AudioError("recording is empty (0 bytes)")
+    _check_wav_header(path, size, max_duration_s)
     try:
         container = av.open(os.fspath(path), mode="r", metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError) as exc:
@@ -61,9 +63,7 @@ def decode_audio(path: str | os.PathLike, *, max_duration_s: float, keep_channel
         and format_names & _TRUNCATION_CHECKED_FORMATS
         and decoded_s + _TRUNCATION_TOLERANCE_S < declared_s
     ):
-        raise AudioError(
-            f"recording is truncated: its header promises {declared_s:.1f} s of audio but only {decoded_s:.1f} s are present"
-        )
+        raise AudioError(_truncated_message(declared_s, decoded_s))
     return DecodedAudio(samples=samples, source_channels=source_channels)
 
 
@@ -75,8 +75,50 @@ def _declared_duration_s(container: av.container.InputContainer, stream: av.audi
     return None
 
 
+def _check_wav_header(path: str | os.PathLike, size: int, max_duration_s: float) -> None:
+    """Judge a RIFF/WAVE file by its own header, which ffmpeg silently clamps to the bytes present.
+
+    That catches a WAV cut off in transit, and rejects a long one before a single sample is decoded.
+    """
+    with open(path, "rb") as file:
+        head = file.read(4096)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    byte_rate, offset = None, 12
+    while offset + 8 <= len(head):
+        chunk_id, chunk_size = head[offset : offset + 4], struct.unpack_from("<I", head, offset + 4)[0]
+        if chunk_id == b"fmt " and offset + 20 <= len(head):
+            byte_rate = struct.unpack_from("<I", head, offset + 16)[0]
+        if chunk_id == b"data":
+            if not byte_rate or chunk_size in (0, 0xFFFFFFFF):  # no format, or a streamed WAV of unknown length
+                return
+            declared_s = chunk_size / byte_rate
+            present_s = (size - offset - 8) / byte_rate
+            if declared_s > max_duration_s:
+                raise AudioError(_too_long_message(declared_s, max_duration_s))
+            if present_s + _TRUNCATION_TOLERANCE_S < declared_s:
+                raise AudioError(_truncated_message(declared_s, present_s))
+            return
+        offset += 8 + chunk_size + (chunk_size & 1)
+
+
+def _describe_duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
 def _too_long_message(duration_s: float, max_duration_s: float) -> str:
-    return f"recording is {duration_s / 60:.1f} min long; the limit is {max_duration_s / 60:.1f} min"
+    return f"recording is {_describe_duration(duration_s)} long; the limit is {_describe_duration(max_duration_s)}"
+
+
+def _truncated_message(declared_s: float, present_s: float) -> str:
+    return (
+        f"recording is truncated: its header promises {_describe_duration(declared_s)} of audio "
+        f"but only {_describe_duration(present_s)} are present"
+    )
 
 
 def _decode_stream(

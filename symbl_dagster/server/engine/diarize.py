@@ -9,12 +9,13 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.cluster.vq import kmeans2
 
 from .decode import SAMPLE_RATE
-from .features import mfcc, pitch_hz
-from .vad import Segment
+from .features import frame_energy_db, mfcc, pitch_hz
+from .vad import FRAME_S, Segment
 
-WINDOW_S = 1.5  # long enough for stable voice statistics, short enough to catch a turn change
-HOP_S = 0.75
-MIN_RUN_S = 1.0  # a speaker change inside a segment must last this long to split it
+WINDOW_S = 1.5  # long enough for stable voice statistics
+HOP_S = 0.5
+MIN_RUN_S = 0.8  # a speaker change inside a segment must last this long to split it
+MAX_LINKAGE_WINDOWS = 2000  # Ward linkage is quadratic in memory: seed it from an even sample of a long call
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,10 @@ def label_speakers(samples: np.ndarray, segments: list[Segment], speaker_count: 
     vectors = np.stack([_voice_vector(samples[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]) for _, a, b in windows])
     labels = _cluster(_standardise(vectors), min(speaker_count, len(windows)))
     labels = _order_by_first_appearance(labels)
-    result: list[SpeakerSegment] = []
-    for index, seg in enumerate(segments):
-        own = [(label, a, b) for (i, a, b), label in zip(windows, labels) if i == index]
-        result.extend(_relabel_segment(seg, own))
-    return result
+    by_segment: dict[int, list[tuple[int, float, float]]] = {}
+    for (index, a, b), label in zip(windows, labels.tolist()):
+        by_segment.setdefault(index, []).append((label, a, b))
+    return [piece for index, seg in enumerate(segments) for piece in _relabel_segment(samples, seg, by_segment[index])]
 
 
 def _windows(seg: Segment) -> list[tuple[float, float]]:
@@ -74,10 +74,13 @@ def _cluster(z: np.ndarray, k: int) -> np.ndarray:
     """Ward agglomerative clustering for a deterministic start, refined by k-means from its centroids."""
     if len(z) <= k:
         return np.arange(len(z))
-    initial = fcluster(linkage(z, method="ward"), t=k, criterion="maxclust") - 1
-    centroids = np.stack([z[initial == c].mean(axis=0) for c in range(k)])
+    sample = z[np.linspace(0, len(z) - 1, min(len(z), MAX_LINKAGE_WINDOWS)).astype(int)]
+    seed_labels = fcluster(linkage(sample, method="ward"), t=k, criterion="maxclust") - 1
+    centroids = np.stack([sample[seed_labels == c].mean(axis=0) for c in range(k)])
     _, labels = kmeans2(z, centroids, minit="matrix", iter=20)
-    return labels if len(set(labels.tolist())) == k else initial
+    if len(set(labels.tolist())) < k:  # k-means emptied a cluster: fall back to nearest seed centroid
+        labels = np.argmin(((z[:, None, :] - centroids[None]) ** 2).sum(axis=2), axis=1)
+    return labels
 
 
 def _order_by_first_appearance(labels: np.ndarray) -> np.ndarray:
@@ -85,8 +88,9 @@ def _order_by_first_appearance(labels: np.ndarray) -> np.ndarray:
     return np.array([order[label] for label in labels.tolist()])
 
 
-def _relabel_segment(seg: Segment, windows: list[tuple[int, float, float]]) -> list[SpeakerSegment]:
-    """One label per stretch of consistent windows; short stretches join their neighbours."""
+def _relabel_segment(samples: np.ndarray, seg: Segment, windows: list[tuple[int, float, float]]) -> list[SpeakerSegment]:
+    """One label per stretch of consistent windows; short stretches join their neighbours; each change
+    falls on the quietest moment near where the windows disagree (the breath between two turns)."""
     runs: list[list[float]] = []  # [label, start, end]
     for label, a, b in windows:
         if runs and runs[-1][0] == label:
@@ -103,12 +107,25 @@ def _relabel_segment(seg: Segment, windows: list[tuple[int, float, float]]) -> l
             runs[lo : hi + 1] = [[runs[neighbour][0], runs[lo][1], runs[hi][2]]]
             runs = _join_equal_neighbours(runs)
             changed = True
-    pieces: list[SpeakerSegment] = []
-    for index, (label, _, _) in enumerate(runs):
-        start = seg.start_s if index == 0 else (runs[index - 1][2] + runs[index][1]) / 2
-        end = seg.end_s if index == len(runs) - 1 else (runs[index][2] + runs[index + 1][1]) / 2
-        pieces.append(SpeakerSegment(int(label), start, end))
-    return pieces
+    cuts = [seg.start_s]
+    for before, after in zip(runs, runs[1:]):
+        # The change lies about where the last window of one run overlaps the first window of the next;
+        # mixed windows lean either way, so look half a hop further on both sides.
+        latest = min(before[2] + HOP_S / 2, seg.end_s - FRAME_S)
+        cuts.append(_quietest_moment(samples, after[1] - HOP_S / 2, latest, cuts[-1]))
+    cuts.append(seg.end_s)
+    return [SpeakerSegment(int(run[0]), start, end) for run, start, end in zip(runs, cuts, cuts[1:])]
+
+
+def _quietest_moment(samples: np.ndarray, from_s: float, to_s: float, not_before_s: float) -> float:
+    """Centre of the quietest 50 ms between from_s and to_s."""
+    from_s = max(from_s, not_before_s + FRAME_S)
+    start = int(from_s * SAMPLE_RATE)
+    energy = frame_energy_db(samples[start : int(to_s * SAMPLE_RATE)])
+    if len(energy) < 5:
+        return from_s
+    smoothed = np.convolve(energy, np.ones(5) / 5, mode="valid")
+    return from_s + (int(np.argmin(smoothed)) + 2) * FRAME_S + FRAME_S / 2
 
 
 def _join_equal_neighbours(runs: list[list[float]]) -> list[list[float]]:

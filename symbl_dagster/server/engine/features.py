@@ -24,11 +24,28 @@ def frames(samples: np.ndarray, length: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(padded, length)[::HOP][:count]
 
 
-def frame_energy_db(samples: np.ndarray) -> np.ndarray:
-    """Per-frame energy above 80 Hz in dB (hum and DC do not count as speech)."""
-    filtered = signal.sosfilt(_HIGHPASS, samples).astype(np.float32)
-    power = np.mean(frames(filtered, FRAME) ** 2, axis=1)
-    return 10.0 * np.log10(power + 1e-10)
+def frame_energy_db(samples: np.ndarray, block_frames: int = 6000) -> np.ndarray:
+    """Per-frame energy above 80 Hz in dB (hum and DC do not count as speech).
+
+    Works through a minute at a time, so hours of audio need no more than a minute's scratch memory.
+    """
+    if len(samples) == 0:
+        return np.zeros(0, dtype=np.float32)
+    count = 1 + max(0, len(samples) - FRAME) // HOP
+    energy = np.empty(count, dtype=np.float32)
+    state = signal.sosfilt_zi(_HIGHPASS) * 0.0
+    filtered_tail = np.zeros(0, dtype=np.float32)  # filtered samples the previous block's frames did not finish
+    consumed = 0  # raw samples filtered so far
+    for first in range(0, count, block_frames):
+        last = min(count, first + block_frames)
+        needed_end = min(len(samples), (last - 1) * HOP + FRAME)
+        fresh, state = signal.sosfilt(_HIGHPASS, samples[consumed:needed_end], zi=state)
+        consumed = needed_end
+        block = np.concatenate([filtered_tail, fresh.astype(np.float32)])
+        block_start = first * HOP
+        energy[first:last] = np.mean(frames(block, FRAME)[: last - first] ** 2, axis=1)
+        filtered_tail = block[last * HOP - block_start :]
+    return 10.0 * np.log10(energy + 1e-10)
 
 
 def _mel_filterbank() -> np.ndarray:

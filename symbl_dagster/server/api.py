@@ -35,7 +35,6 @@ from symbl_dagster.server.options import (
 from symbl_dagster.server.speakers import apply_speaker_events
 from symbl_dagster.server.store import Store
 from symbl_dagster.server.views import ConversationView
-from symbl_dagster.server.wav import wav_problem
 
 log = logging.getLogger(__name__)
 
@@ -330,9 +329,13 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
         if self._stream_body(upload) == 0:
             upload.unlink(missing_ok=True)
             raise RequestError(f"The request body is empty: send the {kind} file's bytes")
-        if problem := wav_problem(upload):
+        from symbl_dagster.server import engine  # heavy (numpy, av): loaded by the first recording
+
+        try:
+            engine.check_wav_header(upload, engine.MAX_DURATION_S)
+        except engine.AudioError as problem:
             upload.unlink(missing_ok=True)
-            raise RequestError(f"Cannot process this recording: {problem}")
+            raise RequestError(f"Cannot process this recording: {problem}") from None
         try:
             return self._submitted(*self.app.runner.submit(kind, options, {"upload": str(upload)}, cid, job_id))
         except BaseException:

@@ -22,7 +22,6 @@ from symbl_dagster.server import language
 from symbl_dagster.server.faults import FaultInjector
 from symbl_dagster.server.options import RequestError, SubmitOptions, TextMessage
 from symbl_dagster.server.store import ConversationRow, JobRow, MemberRow, MessageRow, Store, WordRow
-from symbl_dagster.server.wav import wav_problem
 
 log = logging.getLogger(__name__)
 
@@ -271,8 +270,6 @@ class JobRunner:
             except (urllib.error.URLError, OSError, ValueError) as error:
                 path.unlink(missing_ok=True)
                 raise JobFailure(f"Could not download {url}: {error}") from None
-        if problem := wav_problem(path):
-            raise JobFailure(f"Cannot process {url}: {problem}")
         return path
 
     # ------------------------------------------------------------------------------------ storing

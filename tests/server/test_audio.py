@@ -59,7 +59,7 @@ def test_truncated_and_overlong_wav_files_are_refused(api, support_clip) -> None
     truncated = api.post("/v1/process/audio", data=whole[: len(whole) // 2], headers={"Content-Type": "audio/wav"})
     assert truncated.status_code == 400 and "truncated" in truncated.json()["message"]
     overlong = api.post("/v1/process/audio", data=_wav_header(5 * 3600) + b"\0" * 16000)
-    assert overlong.status_code == 400 and "4 hours or less" in overlong.json()["message"]
+    assert overlong.status_code == 400 and "the limit is 4.00 h" in overlong.json()["message"]
 
 
 def _mp4(rate: int, pcm: bytes) -> bytes:

@@ -8,12 +8,21 @@ from __future__ import annotations
 import os
 
 from .asr import recognise_channel
-from .decode import SAMPLE_RATE, decode_audio
+from .decode import SAMPLE_RATE, check_wav_header, decode_audio
 from .diarize import SpeakerSegment, label_speakers
-from .results import AudioError, EngineOptions, Transcription, Utterance, Word
+from .results import MAX_DURATION_S, AudioError, EngineOptions, Transcription, Utterance, Word
 from .vad import detect_speech
 
-__all__ = ["AudioError", "EngineOptions", "Transcription", "Utterance", "Word", "transcribe"]
+__all__ = [
+    "MAX_DURATION_S",
+    "AudioError",
+    "EngineOptions",
+    "Transcription",
+    "Utterance",
+    "Word",
+    "check_wav_header",
+    "transcribe",
+]
 
 
 def transcribe(path: str | os.PathLike, options: EngineOptions) -> Transcription:

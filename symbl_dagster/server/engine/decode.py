@@ -40,7 +40,7 @@ def decode_audio(path: str | os.PathLike, *, max_duration_s: float, keep_channel
         raise AudioError(f"recording cannot be read: {exc.strerror or exc}") from exc
     if size == 0:
         raise AudioError("recording is empty (0 bytes)")
-    _check_wav_header(path, size, max_duration_s)
+    check_wav_header(path, max_duration_s, size=size)
     try:
         container = av.open(os.fspath(path), mode="r", metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError) as exc:
@@ -75,11 +75,14 @@ def _declared_duration_s(container: av.container.InputContainer, stream: av.audi
     return None
 
 
-def _check_wav_header(path: str | os.PathLike, size: int, max_duration_s: float) -> None:
+def check_wav_header(path: str | os.PathLike, max_duration_s: float, *, size: int | None = None) -> None:
     """Judge a RIFF/WAVE file by its own header, which ffmpeg silently clamps to the bytes present.
 
-    That catches a WAV cut off in transit, and rejects a long one before a single sample is decoded.
+    That catches a WAV cut off in transit, and rejects a long one before a single sample is decoded (the server
+    also calls it on an upload, to answer 400 at once). Anything that is not a WAV file passes.
     """
+    if size is None:
+        size = os.path.getsize(path)
     with open(path, "rb") as file:
         head = file.read(4096)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":

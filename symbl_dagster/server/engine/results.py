@@ -9,13 +9,17 @@ class AudioError(ValueError):
     """A user-facing reason why a recording cannot be processed (safe to return in a 400 or a failed job)."""
 
 
+MAX_DURATION_S = 4 * 3600
+"""Symbl accepts recordings of 4 hours or less."""
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """How to process one recording; mirrors the Symbl Async API options the engine honours."""
 
     speaker_count: int | None = None
     separate_channels: bool = False
-    max_duration_s: float = 4 * 3600
+    max_duration_s: float = MAX_DURATION_S
     custom_vocabulary: tuple[str, ...] = ()
 
 

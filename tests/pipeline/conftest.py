@@ -22,7 +22,7 @@ from symbl_dagster.resource import SymblResource
 from symbl_dagster.server import LocalSymblServer
 from symbl_dagster.server.engine.decode import SAMPLE_RATE, decode_audio
 from symbl_dagster.server.settings import FaultSettings, ServerSettings
-from symbl_dagster.storage import MEDIA_TYPES, LocalRecordingStorage
+from symbl_dagster.storage import MEDIA_TYPES, LocalRecordingStorage, RecordingStorage
 from symbl_dagster.warehouse import Warehouse, WarehouseResource
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +54,8 @@ class SymblServer:
 
 @dataclass
 class Pipeline:
-    """One deployment under test: definitions over a recordings folder, an instance, a warehouse."""
+    """One deployment under test: definitions over a recordings store (the folder unless ``storage`` is given),
+    an instance, a warehouse."""
 
     server: SymblServer
     recordings_dir: Path
@@ -63,13 +64,14 @@ class Pipeline:
     plots_dir: Path
     speaker_directory_file: Path | None = None
     warehouse_schema: str | None = None
+    storage: RecordingStorage | None = None
     cursor: str | None = None
 
     @property
     def defs(self) -> Any:
         return build_definitions(
             symbl=self.server.resource(),
-            recordings=LocalRecordingStorage(directory=str(self.recordings_dir), settle_seconds=0),
+            recordings=self.storage or LocalRecordingStorage(directory=str(self.recordings_dir), settle_seconds=0),
             warehouse=WarehouseResource(url=self.warehouse_url, db_schema=self.warehouse_schema),
             speaker_directory_file=self.speaker_directory_file,
         )
@@ -160,16 +162,21 @@ def slow_failing_symbl_server(tmp_path_factory: pytest.TempPathFactory) -> Itera
     yield from _serve(tmp_path_factory.mktemp("slow-symbl-server"), settings)
 
 
-def _make_pipeline(server: SymblServer, root: Path, instance: DagsterInstance, recording: Path) -> Pipeline:
+def _make_pipeline(
+    server: SymblServer, root: Path, instance: DagsterInstance, recording: Path | RecordingStorage
+) -> Pipeline:
+    """``recording``: a file, copied into the pipeline's recordings folder, or a storage watched instead."""
     recordings_dir = root / "recordings"
     (recordings_dir / "calls").mkdir(parents=True)
-    shutil.copyfile(recording, recordings_dir / "calls" / recording.name)
+    if isinstance(recording, Path):
+        shutil.copyfile(recording, recordings_dir / "calls" / recording.name)
     return Pipeline(
         server=server,
         recordings_dir=recordings_dir,
         instance=instance,
         warehouse_url=f"sqlite:///{root / 'warehouse.sqlite'}",
         plots_dir=root / "plots",
+        storage=None if isinstance(recording, Path) else recording,
     )
 
 
@@ -183,5 +190,5 @@ def pipeline(
 
 @pytest.fixture
 def make_pipeline() -> Any:
-    """Build a further pipeline (its own folder, instance and warehouse) on a given server."""
+    """Build a further pipeline (its own folder or storage, instance and warehouse) on a given server."""
     return _make_pipeline

@@ -1,0 +1,115 @@
+"""The pipeline on a Dagster instance built from dagster.production.yaml, whose storage is a PostgreSQL database of
+the test's own: the sensor's partition, the run and its materializations land in PostgreSQL, and a later run, in a
+new instance object as another process would open it, finds the Symbl job there instead of submitting again."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import sqlalchemy as sa
+from dagster import AssetKey, DagsterInstance
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
+
+from symbl_dagster.assets import META_JOB_ID
+
+if TYPE_CHECKING:  # the fixtures' types, defined in this folder's conftest.py
+    from conftest import Pipeline, SymblServer
+
+pytestmark = pytest.mark.postgres
+
+PRODUCTION_YAML = Path(__file__).resolve().parents[2] / "dagster.production.yaml"
+
+
+@pytest.fixture
+def instance_database(postgres_url: str) -> Iterator[sa.URL]:
+    """A database of the test's own for Dagster's storage; dropped afterwards, its leftover connections ended."""
+    server = sa.make_url(postgres_url)
+    name = f"symbl_instance_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield server.set(database=name)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def instance_dir(instance_database: sa.URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """DAGSTER_HOME as production sets it up: dagster.production.yaml, with the database in DAGSTER_PG_* variables."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PRODUCTION_YAML, home / "dagster.yaml")
+    for variable, value in {
+        "DAGSTER_PG_HOST": instance_database.host or "127.0.0.1",
+        "DAGSTER_PG_PORT": str(instance_database.port or 5432),
+        "DAGSTER_PG_USER": instance_database.username or "postgres",
+        "DAGSTER_PG_PASSWORD": instance_database.password or "",
+        "DAGSTER_PG_DB": instance_database.database,
+    }.items():
+        monkeypatch.setenv(variable, value)
+    return home
+
+
+def test_a_pipeline_run_on_a_postgresql_instance(
+    symbl_server: SymblServer,
+    sample_recording: Path,
+    instance_dir: Path,
+    instance_database: sa.URL,
+    tmp_path: Path,
+    make_pipeline: Any,
+) -> None:
+    with DagsterInstance.from_config(str(instance_dir)) as instance:
+        assert isinstance(instance.run_storage, PostgresRunStorage)
+        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        pipeline: Pipeline = make_pipeline(symbl_server, tmp_path, instance, sample_recording)
+        (request,) = pipeline.tick()
+        first = pipeline.run(request.partition_key, tags=request.tags)
+        assert first.success, [event.step_failure_data.error for event in first.get_step_failure_events()]
+    key = request.partition_key
+    materialized = {event.asset_key.to_string() for event in first.get_asset_materialization_events()}
+    assert AssetKey("speaker_sentiment_timeseries").to_string() in materialized
+
+    # What the daemon and the webserver would read: the tables in PostgreSQL, not this process's memory.
+    engine = sa.create_engine(instance_database)
+    try:
+        with engine.connect() as connection:
+            partitions = connection.execute(
+                sa.text("select partition from dynamic_partitions where partitions_def_name = 'recordings'")
+            ).scalars()
+            assert list(partitions) == [key]
+            status = connection.execute(sa.text("select status from runs where run_id = :id"), {"id": first.run_id})
+            assert status.scalar_one() == "SUCCESS"
+            stored = connection.execute(
+                sa.text(
+                    "select asset_key, partition from event_logs"
+                    " where run_id = :id and dagster_event_type = 'ASSET_MATERIALIZATION'"
+                ),
+                {"id": first.run_id},
+            ).all()
+            assert {asset for asset, _ in stored} == materialized
+            assert {partition for _, partition in stored} == {key}
+    finally:
+        engine.dispose()
+
+    with DagsterInstance.from_config(str(instance_dir)) as reopened:
+        pipeline.instance = reopened
+        assert reopened.get_dynamic_partitions("recordings") == [key]
+        again = pipeline.run(key)
+        assert again.success
+        first_submission = _submission_metadata(first)
+        submission = _submission_metadata(again)
+        assert submission["symbl/submitted_via"] == "reused"
+        assert submission[META_JOB_ID] == first_submission[META_JOB_ID]
+        assert [run.run_id for run in reopened.get_runs()] == [again.run_id, first.run_id]
+        assert pipeline.warehouse().row_counts(key)["symbl_conversations"] == 1
+
+
+def _submission_metadata(result: Any) -> dict[str, Any]:
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == AssetKey("symbl_submission")]
+    return {name: value.value for name, value in event.materialization.metadata.items()}

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PRODUCTION_YAML = Path(__file__).resolve().parents[1] / "dagster.production.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +30,34 @@ def postgres_url() -> str:
             pytest.fail(f"{reason} (CI=true: the database is required)")
         pytest.skip(reason)
     return url
+
+
+@pytest.fixture
+def dagster_database(postgres_url: str) -> Iterator[sa.URL]:
+    """A database of the test's own for Dagster's storage; dropped afterwards, its leftover connections ended."""
+    server = sa.make_url(postgres_url)
+    name = f"test_dagster_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield server.set(database=name)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def production_dagster_home(dagster_database: sa.URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """DAGSTER_HOME as production sets it up: dagster.production.yaml, the database in DAGSTER_PG_* variables."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PRODUCTION_YAML, home / "dagster.yaml")
+    for variable, value in {
+        "DAGSTER_PG_HOST": dagster_database.host or "127.0.0.1",
+        "DAGSTER_PG_PORT": str(dagster_database.port or 5432),
+        "DAGSTER_PG_USER": dagster_database.username or "postgres",
+        "DAGSTER_PG_PASSWORD": dagster_database.password or "",
+        "DAGSTER_PG_DB": dagster_database.database,
+    }.items():
+        monkeypatch.setenv(variable, value)
+    return home

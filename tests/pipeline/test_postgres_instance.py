@@ -4,9 +4,6 @@ new instance object as another process would open it, finds the Symbl job there 
 
 from __future__ import annotations
 
-import shutil
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,49 +19,16 @@ if TYPE_CHECKING:  # the fixtures' types, defined in this folder's conftest.py
 
 pytestmark = pytest.mark.postgres
 
-PRODUCTION_YAML = Path(__file__).resolve().parents[2] / "dagster.production.yaml"
-
-
-@pytest.fixture
-def instance_database(postgres_url: str) -> Iterator[sa.URL]:
-    """A database of the test's own for Dagster's storage; dropped afterwards, its leftover connections ended."""
-    server = sa.make_url(postgres_url)
-    name = f"symbl_instance_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield server.set(database=name)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
-@pytest.fixture
-def instance_dir(instance_database: sa.URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """DAGSTER_HOME as production sets it up: dagster.production.yaml, with the database in DAGSTER_PG_* variables."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PRODUCTION_YAML, home / "dagster.yaml")
-    for variable, value in {
-        "DAGSTER_PG_HOST": instance_database.host or "127.0.0.1",
-        "DAGSTER_PG_PORT": str(instance_database.port or 5432),
-        "DAGSTER_PG_USER": instance_database.username or "postgres",
-        "DAGSTER_PG_PASSWORD": instance_database.password or "",
-        "DAGSTER_PG_DB": instance_database.database,
-    }.items():
-        monkeypatch.setenv(variable, value)
-    return home
-
 
 def test_a_pipeline_run_on_a_postgresql_instance(
     symbl_server: SymblServer,
     sample_recording: Path,
-    instance_dir: Path,
-    instance_database: sa.URL,
+    production_dagster_home: Path,
+    dagster_database: sa.URL,
     tmp_path: Path,
     make_pipeline: Any,
 ) -> None:
-    with DagsterInstance.from_config(str(instance_dir)) as instance:
+    with DagsterInstance.from_config(str(production_dagster_home)) as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         pipeline: Pipeline = make_pipeline(symbl_server, tmp_path, instance, sample_recording)
@@ -76,7 +40,7 @@ def test_a_pipeline_run_on_a_postgresql_instance(
     assert AssetKey("speaker_sentiment_timeseries").to_string() in materialized
 
     # What the daemon and the webserver would read: the tables in PostgreSQL, not this process's memory.
-    engine = sa.create_engine(instance_database)
+    engine = sa.create_engine(dagster_database)
     try:
         with engine.connect() as connection:
             partitions = connection.execute(
@@ -97,7 +61,7 @@ def test_a_pipeline_run_on_a_postgresql_instance(
     finally:
         engine.dispose()
 
-    with DagsterInstance.from_config(str(instance_dir)) as reopened:
+    with DagsterInstance.from_config(str(production_dagster_home)) as reopened:
         pipeline.instance = reopened
         assert reopened.get_dynamic_partitions("recordings") == [key]
         again = pipeline.run(key)

@@ -2,50 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
-import sqlalchemy as sa
 from dagster._core.instance.config import PoolGranularity
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 pytestmark = pytest.mark.postgres
 
-PRODUCTION_YAML = Path(__file__).resolve().parents[2] / "dagster.production.yaml"
 SYMBL_TRIAL_CONCURRENT_JOBS = 2
 
 
 @pytest.fixture
-def dagster_database(postgres_url) -> Iterator[sa.URL]:
-    """A database of the test's own for Dagster's storage, dropped afterwards."""
-    server = sa.make_url(postgres_url)
-    name = f"test_dagster_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield server.set(database=name)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
-@pytest.fixture
-def production_instance(dagster_database, tmp_path, monkeypatch) -> Iterator[dg.DagsterInstance]:
-    shutil.copy(PRODUCTION_YAML, tmp_path / "dagster.yaml")
-    for variable, value in {
-        "DAGSTER_PG_HOST": dagster_database.host or "127.0.0.1",
-        "DAGSTER_PG_PORT": str(dagster_database.port or 5432),
-        "DAGSTER_PG_USER": dagster_database.username or "postgres",
-        "DAGSTER_PG_PASSWORD": dagster_database.password or "",
-        "DAGSTER_PG_DB": dagster_database.database,
-    }.items():
-        monkeypatch.setenv(variable, value)
-    instance = dg.DagsterInstance.from_config(str(tmp_path))
+def production_instance(production_dagster_home: Path) -> Iterator[dg.DagsterInstance]:
+    instance = dg.DagsterInstance.from_config(str(production_dagster_home))
     yield instance
     instance.dispose()
 

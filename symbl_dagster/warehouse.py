@@ -8,9 +8,11 @@ IMMEDIATE``), so two concurrent loads of one recording leave exactly one copy, w
 load side by side on PostgreSQL.
 
 The bulk path on PostgreSQL (psycopg 3) is ``COPY ... FROM STDIN (FORMAT BINARY)`` on the transaction's own
-connection: the COPY stream is built a chunk of rows at a time, column-wise, by numpy (fixed-width fields in
-their network byte order, text encoded once per value) and joined in C, with no Python object per row, while a
-queued writer streams the previous chunk so the server ingests while the client formats. Other databases get a chunked multi-row ``executemany``. Never row at a time.
+connection. The stream is built a chunk of rows at a time, column-wise and without a Python loop over rows:
+numpy writes fixed-width fields in network byte order, text is encoded per value (or per distinct value), and one
+``bytes.join`` per chunk interleaves the pieces; a queued writer streams each chunk from a worker thread, so the
+server ingests while the client builds the next. Other databases get a chunked multi-row ``executemany``. Never
+row at a time.
 """
 
 from __future__ import annotations
@@ -226,7 +228,8 @@ def _first_offender(series: pd.Series, ok: pd.Series) -> str:
 
 
 def _validate_text(series: pd.Series, missing: np.ndarray) -> tuple[np.ndarray, str | None]:
-    present = series[~missing]
+    # A string dtype holds only strings and NULLs, so only other dtypes need each value looked at.
+    present = series.iloc[:0] if isinstance(series.dtype, pd.StringDtype) else series[~missing]
     if len(present) and pd.api.types.infer_dtype(present, skipna=True) != "string":
         is_str = series.map(lambda v: isinstance(v, str)) | missing
         return np.empty(0, object), f"expected text, got {_first_offender(series, is_str)}"
@@ -465,7 +468,8 @@ def _row_chunks(batch: _Batch, chunk_rows: int) -> Iterator[list[tuple]]:
     """The batch's rows as Python values (recording_key first), a bounded chunk at a time, built column-wise."""
     for start in range(0, batch.row_count, chunk_rows):
         stop = min(start + chunk_rows, batch.row_count)
-        columns = [[batch.recording_key] * (stop - start)] + [_python_values(column, start, stop) for column in batch.columns]
+        columns = [[batch.recording_key] * (stop - start)]
+        columns += [_python_values(column, start, stop) for column in batch.columns]
         yield list(zip(*columns))
 
 

@@ -28,27 +28,14 @@ import numpy as np
 import pandas as pd
 import psycopg
 import sqlalchemy as sa
-from psycopg.copy import LibpqWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from symbl_dagster.warehouse import Warehouse, copy_rows, copy_types, validate_frames  # noqa: E402
+from symbl_dagster.warehouse import Warehouse, copy_columns, copy_payload, validate_frames  # noqa: E402
 
 DEFAULT_URL = os.environ.get("SYMBL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RECORDING_KEY = "bench/recording.wav"
 WORDS = "so the quarterly numbers look good but we need to talk about churn in the enterprise segment".split()
-
-
-class CapturingWriter(LibpqWriter):
-    """Sends COPY data as usual and keeps a copy of every byte, for replaying it later."""
-
-    def __init__(self, cursor: psycopg.Cursor) -> None:
-        super().__init__(cursor)
-        self.captured: list[bytes] = []
-
-    def write(self, data) -> None:
-        self.captured.append(bytes(data))
-        super().write(data)
 
 
 def make_messages(rows: int, seed: int = 7) -> pd.DataFrame:
@@ -108,25 +95,16 @@ def main() -> None:
             for schema in schemas.values():
                 connection.execute(sa.schema.CreateSchema(schema))
 
-        # 3. raw COPY: serialise outside the clock (psycopg's own binary formatting, captured on the way to a
-        #    scratch table), then replay those bytes into a bare, unindexed table.
+        # 3. raw COPY: serialise outside the clock (the very bytes the loader would send, built by its own code),
+        #    then replay them into a bare, unindexed table and into one with the loader's layout and index.
         warehouse = Warehouse(url, schema=schemas["copy"])
         bare = warehouse.tables["symbl_messages"]
         bare.indexes.clear()
         bare.create(engine)
         batch = validate_frames(RECORDING_KEY, {"symbl_messages": messages})[0]
-        columns = ", ".join(c.name for c in bare.columns)
+        columns = ", ".join(copy_columns(batch))
+        payload = list(copy_payload(batch))
         libpq_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(libpq_url) as connection, connection.cursor() as cursor:
-            cursor.execute(f"CREATE TEMP TABLE scratch (LIKE {schemas['copy']}.symbl_messages)")
-            capture = CapturingWriter(cursor)
-            with cursor.copy(f"COPY scratch ({columns}) FROM STDIN (FORMAT BINARY)", writer=capture) as copy:
-                copy.set_types(copy_types(batch))
-                for row in copy_rows(batch):
-                    copy.write_row(row)
-            connection.rollback()
-        payload = capture.captured
-
         indexed = Warehouse(url, schema=schemas["copy_indexed"])  # the loader's own table layout and index
         loader = Warehouse(url, schema=schemas["loader"])
         frames = {"symbl_messages": messages}

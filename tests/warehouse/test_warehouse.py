@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from symbl_dagster.warehouse import TABLE_COLUMNS, FrameValidationError, Warehouse, WarehouseLoadError
+from symbl_dagster.warehouse import (
+    COPY_CHUNK_ROWS,
+    TABLE_COLUMNS,
+    FrameValidationError,
+    Warehouse,
+    WarehouseLoadError,
+    copy_payload,
+    validate_frames,
+)
 
 
 def stored(warehouse: Warehouse, table: str, recording_key: str) -> pd.DataFrame:
@@ -55,6 +63,32 @@ def test_round_trip_preserves_types_nulls_and_awkward_text(warehouse, frames_for
     assert members["email"].isna().tolist() == [False, True]
     conversations = warehouse.read_table("symbl_conversations")
     assert conversations["loaded_at"].iloc[0] == pd.Timestamp("2024-05-02T00:00:00.123456Z")
+
+
+def multi_chunk_frames(frames_for) -> dict[str, pd.DataFrame]:
+    """Messages spanning several COPY chunks: NULL numbers and text only in the first, none in the others."""
+    frames = frames_for(n_messages=COPY_CHUNK_ROWS * 2 + 500)
+    messages = frames["symbl_messages"]
+    first_chunk = messages.index < COPY_CHUNK_ROWS
+    messages["polarity"] = messages["polarity"].where(first_chunk | messages["polarity"].notna(), 0.5)
+    messages["text"] = messages["text"].where(~first_chunk | (messages.index % 7 != 3), None)
+    return frames
+
+
+def test_copy_stream_does_not_depend_on_chunking(frames_for):
+    batches = validate_frames("calls/a.wav", multi_chunk_frames(frames_for))
+    for batch in batches:
+        whole = b"".join(copy_payload(batch, chunk_rows=batch.row_count or 1))
+        assert b"".join(copy_payload(batch, chunk_rows=7)) == whole
+        assert whole.startswith(b"PGCOPY\n\xff\r\n\x00") and whole.endswith(b"\xff\xff")
+
+
+def test_multi_chunk_load_round_trips(warehouse, frames_for):
+    frames = multi_chunk_frames(frames_for)
+    warehouse.replace_recording("calls/big.wav", frames)
+    assert_round_trip(warehouse, frames, "calls/big.wav")
+    messages = warehouse.read_table("symbl_messages", "calls/big.wav")
+    assert messages["text"].isna().sum() == frames["symbl_messages"]["text"].isna().sum() > 0
 
 
 def test_reload_replaces_only_that_recording(warehouse, frames_for):

@@ -22,9 +22,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RECORDINGS = PROJECT_ROOT / "examples" / "recordings"
-DEFAULT_SPEAKERS = PROJECT_ROOT / "examples" / "speakers.json"  # who "Speaker 1/2" are in the sample calls
+EXAMPLES = Path(__file__).resolve().parent / "examples"  # package data, so an installed wheel has them too
+DEFAULT_RECORDINGS = EXAMPLES / "recordings"
+DEFAULT_SPEAKERS = EXAMPLES / "speakers.json"  # who "Speaker 1/2" are in the sample calls
 DEFAULT_OUTPUT = Path("demo_output")
 CURSOR_KEY = "symbl-dagster/demo/sensor-cursor"
 RUN_KEY_TAG = "dagster/run_key"
@@ -132,11 +132,10 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _prepare_dagster_home(path: Path) -> Path:
-    """``DAGSTER_HOME`` under the output folder, configured by the project's ``dagster.yaml`` when there is one."""
+    """``DAGSTER_HOME`` under the output folder, configured by the project's ``dagster.yaml`` (shipped as package
+    data: in the repository ``examples/dagster.yaml`` links to it)."""
     path.mkdir(parents=True, exist_ok=True)
-    project_config = PROJECT_ROOT / "dagster.yaml"
-    if project_config.is_file():
-        shutil.copyfile(project_config, path / "dagster.yaml")
+    shutil.copyfile(EXAMPLES / "dagster.yaml", path / "dagster.yaml")
     return path
 
 

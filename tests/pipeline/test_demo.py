@@ -88,3 +88,16 @@ def test_demo_rejects_bad_settings_clearly(args: list[str], env: dict[str, str],
     completed = run_demo(*args, "--output", str(tmp_path / "out"), env=env)
     assert completed.returncode == 2
     assert message in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_demo_inputs_ship_inside_the_package() -> None:
+    """An installed wheel has no repository around it: the sample calls, the speaker directory and the instance
+    config must be package data (pyproject's package-data), reached from the package, not from the repo root."""
+    import symbl_dagster
+    from symbl_dagster.demo import DEFAULT_RECORDINGS, DEFAULT_SPEAKERS, EXAMPLES
+
+    package = Path(symbl_dagster.__file__).resolve().parent
+    assert EXAMPLES == package / "examples"
+    assert sorted(path.suffix for path in DEFAULT_RECORDINGS.iterdir()) == [".mp3", ".ogg", ".wav"]
+    assert DEFAULT_SPEAKERS.is_file()
+    assert (EXAMPLES / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()

@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit, urlunsplit
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -269,7 +270,7 @@ class JobRunner:
                     shutil.copyfileobj(response, out, length=1 << 20)
             except (urllib.error.URLError, OSError, ValueError) as error:
                 path.unlink(missing_ok=True)
-                raise JobFailure(f"Could not download {url}: {error}") from None
+                raise JobFailure(f"Could not download {_redacted(url)}: {error}") from None
         return path
 
     # ------------------------------------------------------------------------------------ storing
@@ -336,3 +337,11 @@ def _post_webhook(url: str, payload: dict) -> None:
             response.read()
     except (urllib.error.URLError, OSError) as error:
         log.warning("webhook for job %s (%s) failed: %s", payload["jobId"], payload["status"], error)
+
+
+def _redacted(url: str) -> str:
+    """The URL without credentials or query string: a presigned URL's signature must not reach job messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

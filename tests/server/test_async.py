@@ -142,10 +142,12 @@ def test_url_endpoints_validate_the_url(api, kind) -> None:
 
 
 def test_a_url_that_cannot_be_downloaded_fails_the_job_with_a_reason(api, sink) -> None:
-    response = api.post("/v1/process/audio/url", json={"url": f"{sink.url}/missing.wav"})
+    signed = f"{sink.url}/missing.wav?X-Amz-Signature=0123456789abcdef&X-Amz-Credential=AKIA"
+    response = api.post("/v1/process/audio/url", json={"url": signed})
     assert response.status_code == 201
     job = api.wait_for_job(response.json()["jobId"])
-    assert job["status"] == "failed" and "Could not download" in job["message"]
+    assert job["status"] == "failed" and f"Could not download {sink.url}/missing.wav:" in job["message"]
+    assert "X-Amz" not in job["message"]  # a presigned URL's signature never reaches the job message
 
 
 def test_webhook_receives_every_status_change(api, sink, sales_call) -> None:

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from dagster_aws.s3 import S3Resource
+from moto.server import ThreadedMotoServer
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 PRODUCTION_YAML = Path(__file__).resolve().parents[1] / "dagster.production.yaml"
 
 
@@ -61,3 +64,19 @@ def production_dagster_home(dagster_database: sa.URL, tmp_path: Path, monkeypatc
     }.items():
         monkeypatch.setenv(variable, value)
     return home
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's standalone S3/SQS server on loopback, spoken to over HTTP like real AWS."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_resource(moto_endpoint: str) -> S3Resource:
+    """dagster-aws's S3Resource pointed at the moto server."""
+    return S3Resource(endpoint_url=moto_endpoint, region_name="us-east-1", **MOTO_CREDENTIALS)

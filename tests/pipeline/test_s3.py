@@ -5,14 +5,11 @@ so no speech engine time is spent on the failure reporting."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from dagster import AssetKey, ExecuteInProcessResult, instance_for_test
 from dagster_aws.s3 import S3Resource
-from moto.server import ThreadedMotoServer
 
 from symbl_dagster.assets import META_CONVERSATION_ID, META_JOB_ID
 from symbl_dagster.pipeline import JOB_NAME, build_definitions, evaluate_sensor_tick
@@ -23,30 +20,14 @@ if TYPE_CHECKING:  # the fixtures' types, defined in this folder's conftest.py
     from conftest import Pipeline, SymblServer
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def s3(moto_endpoint: str) -> S3Resource:
-    return S3Resource(
-        endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-
-
 def test_s3_upload_ends_as_warehouse_rows(
-    s3: S3Resource, symbl_server: SymblServer, sample_recording: Path, tmp_path: Path, make_pipeline: Any
+    s3_resource: S3Resource, symbl_server: SymblServer, sample_recording: Path, tmp_path: Path, make_pipeline: Any
 ) -> None:
-    client = s3.get_client()
+    client = s3_resource.get_client()
     client.create_bucket(Bucket="e2e")
     client.upload_file(str(sample_recording), "e2e", "incoming/calls/call.wav", ExtraArgs={"ContentType": "audio/wav"})
     etag = client.head_object(Bucket="e2e", Key="incoming/calls/call.wav")["ETag"].strip('"')
-    storage = S3RecordingStorage(s3=s3, bucket="e2e", prefix="incoming")
+    storage = S3RecordingStorage(s3=s3_resource, bucket="e2e", prefix="incoming")
 
     with instance_for_test() as instance:
         pipeline: Pipeline = make_pipeline(symbl_server, tmp_path, instance, storage)
@@ -81,15 +62,15 @@ def metadata_of(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
 
 
 def test_s3_recording_is_submitted_by_presigned_url(
-    s3: S3Resource, failing_symbl_server: SymblServer, silent_recording: Path, tmp_path: Path
+    s3_resource: S3Resource, failing_symbl_server: SymblServer, silent_recording: Path, tmp_path: Path
 ) -> None:
-    client = s3.get_client()
+    client = s3_resource.get_client()
     client.create_bucket(Bucket="calls")
     client.upload_file(str(silent_recording), "calls", "incoming/team a/call.wav")
 
     defs = build_definitions(
         symbl=failing_symbl_server.resource(),
-        recordings=S3RecordingStorage(s3=s3, bucket="calls", prefix="incoming"),
+        recordings=S3RecordingStorage(s3=s3_resource, bucket="calls", prefix="incoming"),
         warehouse=WarehouseResource(url=f"sqlite:///{tmp_path / 'warehouse.sqlite'}"),
     )
     with instance_for_test() as instance:

@@ -19,13 +19,11 @@ from dagster import (
     instance_for_test,
 )
 from dagster_aws.s3 import S3Resource
-from moto.server import ThreadedMotoServer
 
 from symbl_dagster.partitions import RECORDINGS_PARTITIONS
 from symbl_dagster.sensors import build_recordings_sensor
 from symbl_dagster.storage import RecordingStorage
 
-MOTO_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 @asset(partitions_def=RECORDINGS_PARTITIONS)
@@ -77,28 +75,21 @@ class SensorDriver:
         return sorted(self.instance.get_dynamic_partitions(RECORDINGS_PARTITIONS.name))
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3_resource(moto_endpoint: str) -> S3Resource:
-    return S3Resource(endpoint_url=moto_endpoint, region_name="us-east-1", **MOTO_CREDENTIALS)
-
-
 @pytest.fixture
 def s3_client(s3_resource: S3Resource):
     return s3_resource.get_client()
 
 
 @pytest.fixture
-def sqs_client(moto_endpoint: str):
-    return boto3.client("sqs", endpoint_url=moto_endpoint, region_name="us-east-1", **MOTO_CREDENTIALS)
+def sqs_client(s3_resource: S3Resource):
+    """SQS on the same moto server, with the S3 resource's region and credentials."""
+    return boto3.client(
+        "sqs",
+        endpoint_url=s3_resource.endpoint_url,
+        region_name=s3_resource.region_name,
+        aws_access_key_id=s3_resource.aws_access_key_id,
+        aws_secret_access_key=s3_resource.aws_secret_access_key,
+    )
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from symbl_dagster.sensors import build_recordings_sensor
 from symbl_dagster.storage import RecordingStorage
 
 
-
 @asset(partitions_def=RECORDINGS_PARTITIONS)
 def recording_bytes(context) -> int:
     """A stand-in for the pipeline: the sensor only needs a target partitioned by recordings."""

@@ -15,7 +15,9 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+
+from symbl_dagster.models import Member
 
 class SpeakerDirectoryError(ValueError):
     """A speaker directory that cannot be applied: bad JSON, wrong shape, or an entry without a name."""
@@ -32,12 +34,6 @@ class MemberUpdate:
     member_id: str
     old_name: str | None
     name: str
-    email: str | None
-
-
-class MemberLike(Protocol):
-    id: str
-    name: str | None
     email: str | None
 
 
@@ -79,7 +75,7 @@ def load_directory_file(path: Path) -> dict[str, dict[str, SpeakerEntry]]:
     return {str(key): parse_speaker_directory(value, f"{path} [{key}]") for key, value in raw.items()}
 
 
-def member_updates(members: Iterable[MemberLike], directory: Mapping[str, SpeakerEntry]) -> list[MemberUpdate]:
+def member_updates(members: Iterable[Member], directory: Mapping[str, SpeakerEntry]) -> list[MemberUpdate]:
     """The PUT members calls a directory asks for; a member that already matches its entry needs none.
 
     Keys match a member's id first, then its current name, so applying a directory a second time (when the

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
+
+from symbl_dagster.models import Member, Message
 
 DEFAULT_ROLLING_WINDOW_S = 30.0
 NEUTRAL_BAND = 0.3
@@ -64,31 +65,7 @@ _STRING_DTYPE = "object"  # object keeps None as None, so SQLAlchemy writes NULL
 _TIMESTAMP_DTYPE = "datetime64[us, UTC]"
 
 
-class MessageLike(Protocol):
-    """The attributes of ``symbl_dagster.models.Message`` this module reads."""
-
-    id: str
-    conversation_id: str
-    text: str
-    speaker_id: str | None
-    speaker_name: str | None
-    start_time: datetime | None
-    end_time: datetime | None
-    time_offset: float | None
-    duration: float | None
-    polarity: float | None
-    sentiment_label: str | None
-
-
-class MemberLike(Protocol):
-    """The attributes of ``symbl_dagster.models.Member`` this module reads."""
-
-    id: str
-    name: str | None
-    email: str | None
-
-
-def messages_frame(messages: Iterable[MessageLike]) -> pd.DataFrame:
+def messages_frame(messages: Iterable[Message]) -> pd.DataFrame:
     """The ``symbl_messages`` table for one conversation, in speaking order.
 
     Missing offsets and durations are derived from the timestamps (offset from the earliest start), so a
@@ -126,7 +103,7 @@ def messages_frame(messages: Iterable[MessageLike]) -> pd.DataFrame:
     return _in_speaking_order(frame)
 
 
-def members_frame(conversation_id: str, members: Iterable[MemberLike]) -> pd.DataFrame:
+def members_frame(conversation_id: str, members: Iterable[Member]) -> pd.DataFrame:
     """The ``symbl_members`` table for one conversation."""
     rows = [
         {"conversation_id": conversation_id, "member_id": member.id, "name": member.name, "email": member.email}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
 from PIL import Image
 
+from symbl_dagster.models import Member, Message
 from symbl_dagster.plots import render_sentiment_plot, write_sentiment_plot
 from symbl_dagster.speakers import (
     SpeakerDirectoryError,
@@ -36,44 +37,41 @@ from symbl_dagster.timeseries import (
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=timezone.utc)
 
 
-@dataclass
-class Msg:
-    id: str
-    speaker_id: str | None
-    speaker_name: str | None
-    time_offset: float | None
-    duration: float | None
-    polarity: float | None
-    text: str = "hello"
-    conversation_id: str = "123"
-    sentiment_label: str | None = None
-
-    @property
-    def start_time(self) -> datetime | None:
-        return None if self.time_offset is None else T0 + timedelta(seconds=self.time_offset)
-
-    @property
-    def end_time(self) -> datetime | None:
-        if self.time_offset is None or self.duration is None:
-            return None
-        return T0 + timedelta(seconds=self.time_offset + self.duration)
-
-
-@dataclass
-class Member:
-    id: str
-    name: str | None
-    email: str | None = None
+def msg(
+    id: str,
+    speaker_id: str | None,
+    speaker_name: str | None,
+    time_offset: float | None,
+    duration: float | None,
+    polarity: float | None,
+) -> Message:
+    """A diarized message as the client returns it, timed from ``T0``."""
+    start = None if time_offset is None else T0 + timedelta(seconds=time_offset)
+    end = None if start is None or duration is None else start + timedelta(seconds=duration)
+    return Message(
+        id=id,
+        conversation_id="123",
+        text="hello",
+        speaker_id=speaker_id,
+        speaker_name=speaker_name,
+        speaker_email=None,
+        start_time=start,
+        end_time=end,
+        time_offset=time_offset,
+        duration=duration,
+        polarity=polarity,
+        sentiment_label=None,
+    )
 
 
-def two_speakers() -> list[Msg]:
+def two_speakers() -> list[Message]:
     # Deliberately out of order, with one unscored message.
     return [
-        Msg("m3", "b", "Speaker 2", 10.0, 2.0, -0.5),
-        Msg("m1", "a", "Speaker 1", 0.0, 4.0, 0.8),
-        Msg("m4", "a", "Speaker 1", 20.0, 3.0, 0.2),
-        Msg("m2", "a", "Speaker 1", 5.0, 1.0, None),
-        Msg("m5", "b", "Speaker 2", 50.0, 5.0, 0.1),
+        msg("m3", "b", "Speaker 2", 10.0, 2.0, -0.5),
+        msg("m1", "a", "Speaker 1", 0.0, 4.0, 0.8),
+        msg("m4", "a", "Speaker 1", 20.0, 3.0, 0.2),
+        msg("m2", "a", "Speaker 1", 5.0, 1.0, None),
+        msg("m5", "b", "Speaker 2", 50.0, 5.0, 0.1),
     ]
 
 
@@ -87,17 +85,11 @@ def test_messages_frame_has_the_table_columns_in_speaking_order() -> None:
 
 
 def test_messages_frame_derives_missing_offsets_from_timestamps() -> None:
-    @dataclass
-    class NoOffset(Msg):
-        @property
-        def start_time(self) -> datetime:
-            return T0 + timedelta(seconds=float(self.text))
+    def timed_only(id: str, start_s: float) -> Message:
+        start = T0 + timedelta(seconds=start_s)
+        return replace(msg(id, "a", "A", None, None, 0.1), start_time=start, end_time=start + timedelta(seconds=1.5))
 
-        @property
-        def end_time(self) -> datetime:
-            return self.start_time + timedelta(seconds=1.5)
-
-    frame = messages_frame([NoOffset("x", "a", "A", None, None, 0.1, text="7"), NoOffset("y", "a", "A", None, None, 0.2, text="3")])
+    frame = messages_frame([timed_only("x", 7), timed_only("y", 3)])
     assert frame["message_id"].tolist() == ["y", "x"]
     assert frame["time_offset_s"].tolist() == [0.0, 4.0]
     assert frame["duration_s"].tolist() == [1.5, 1.5]
@@ -149,7 +141,7 @@ def test_rolling_window_must_be_positive() -> None:
 
 
 def test_one_speaker_and_all_nan_polarity() -> None:
-    one = [Msg("a1", "s", "Solo", 1.0, 2.0, 0.4), Msg("a2", "s", "Solo", 3.0, 2.0, 0.6)]
+    one = [msg("a1", "s", "Solo", 1.0, 2.0, 0.4), msg("a2", "s", "Solo", 3.0, 2.0, 0.6)]
     series = speaker_timeseries(messages_frame(one))
     assert series["polarity_rolling_mean"].tolist() == pytest.approx([0.4, 0.5])
     summary = speaker_summary(messages_frame(one))
@@ -157,7 +149,7 @@ def test_one_speaker_and_all_nan_polarity() -> None:
         {"speaker_id": "s", "speaker_name": "Solo", "messages": 2, "talk_time_s": 4.0, "talk_share": 1.0, "mean_polarity": pytest.approx(0.5)}
     ]
 
-    unscored = [Msg("n1", "s", "Solo", 0.0, 1.0, None), Msg("n2", "s", "Solo", 1.0, 1.0, float("nan"))]
+    unscored = [msg("n1", "s", "Solo", 0.0, 1.0, None), msg("n2", "s", "Solo", 1.0, 1.0, float("nan"))]
     assert speaker_timeseries(messages_frame(unscored)).empty
     summary = speaker_summary(messages_frame(unscored))
     assert summary.loc[0, "messages"] == 2 and math.isnan(summary.loc[0, "mean_polarity"])
@@ -173,7 +165,7 @@ def test_summary_orders_speakers_by_first_appearance() -> None:
 
 
 def test_messages_without_a_speaker_are_grouped_as_unknown() -> None:
-    messages = messages_frame([Msg("u1", None, None, 0.0, 1.0, 0.2), Msg("k1", "a", "Ann", 1.0, 1.0, 0.3)])
+    messages = messages_frame([msg("u1", None, None, 0.0, 1.0, 0.2), msg("k1", "a", "Ann", 1.0, 1.0, 0.3)])
     assert messages["speaker_id"].tolist() == [None, "a"]
     series = speaker_timeseries(messages)
     assert series["speaker_name"].tolist() == [UNKNOWN_SPEAKER, "Ann"]

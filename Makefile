@@ -5,12 +5,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo serve dev bench-accuracy bench-s3 bench-warehouse clean
+.PHONY: install lint test demo serve dev bench-accuracy bench-s3 bench-warehouse clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml server/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# The server is a distribution of its own (./server); installed beside it, it satisfies the [server] extra.
+	$(BIN)/pip install --quiet -e './server[dev]' -e '.[dev]'
 	# The official Symbl SDK, only to prove our local server is wire-compatible with it.
 	# Its pinned dependencies are stale, so it goes in without them (as its docs allow).
 	$(BIN)/pip install --quiet --no-deps 'symbl==2.0.6' 'symbl-rest>=1.0.14' 'websocket-client>=1.6'
@@ -18,7 +19,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check symbl_dagster server/symbl_server tests server/tests bench server/bench
+	$(BIN)/ruff format --check symbl_dagster server/symbl_server
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
@@ -35,7 +41,7 @@ dev: $(STAMP)
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml
 
 bench-accuracy: $(STAMP)
-	$(BIN)/python bench/accuracy.py
+	$(BIN)/python server/bench/accuracy.py
 
 bench-s3: $(STAMP)
 	$(BIN)/python bench/s3_sensor.py

@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 from symbl_dagster.client import SymblClient
-from symbl_dagster.server import FaultSettings, LocalSymblServer, ServerSettings
+from symbl_server import FaultSettings, LocalSymblServer, ServerSettings
 
 
 def measure(upload: Callable[[], object]) -> tuple[int, float]:
@@ -51,14 +51,18 @@ def main(size_mib: int) -> None:
 
                 def read_whole() -> object:
                     return requests.post(
-                        f"{server.base_url}/v1/process/audio", data=recording.read_bytes(),
-                        headers={"Authorization": f"Bearer {token}", "Content-Type": "audio/wav"}, timeout=120,
+                        f"{server.base_url}/v1/process/audio",
+                        data=recording.read_bytes(),
+                        headers={"Authorization": f"Bearer {token}", "Content-Type": "audio/wav"},
+                        timeout=120,
                     ).raise_for_status()
 
                 whole, whole_s = measure(read_whole)
-    print(f"upload of {size_mib} MiB: streamed peak {streamed / 2**20:.2f} MiB in {streamed_s:.2f} s;"
-          f" read-whole baseline peak {whole / 2**20:.2f} MiB in {whole_s:.2f} s;"
-          f" memory ratio {streamed / whole:.4f}, time ratio {streamed_s / whole_s:.2f}")
+    print(
+        f"upload of {size_mib} MiB: streamed peak {streamed / 2**20:.2f} MiB in {streamed_s:.2f} s;"
+        f" read-whole baseline peak {whole / 2**20:.2f} MiB in {whole_s:.2f} s;"
+        f" memory ratio {streamed / whole:.4f}, time ratio {streamed_s / whole_s:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -194,17 +194,28 @@ def main() -> None:
         sqs = boto3.client("sqs", endpoint_url=endpoint, **CREDENTIALS)
         s3.create_bucket(Bucket=BUCKET)
         print(f"Setup: {args.objects} objects on moto at {endpoint}")
-        timed(f"put {args.objects} objects", lambda: put_objects(s3, [f"old-{i}" for i in range(args.objects)], args.threads))
+        timed(
+            f"put {args.objects} objects",
+            lambda: put_objects(s3, [f"old-{i}" for i in range(args.objects)], args.threads),
+        )
         resource = S3Resource(endpoint_url=endpoint, **CREDENTIALS)
         big = args.objects + 10 * args.new + 1000  # setup scans may return everything at once
 
         def listing(budget_cap: int) -> S3RecordingStorage:
             return S3RecordingStorage(
-                s3=resource, bucket=BUCKET, prefix=PREFIX, listing_margin_s=args.margin, max_recordings_per_scan=budget_cap
+                s3=resource,
+                bucket=BUCKET,
+                prefix=PREFIX,
+                listing_margin_s=args.margin,
+                max_recordings_per_scan=budget_cap,
             )
 
-        timed(f"wait {args.margin:g} s so the setup's objects leave the overlap window", lambda: time.sleep(args.margin))
-        cursor, seconds, found = timed("listing mode: first pass (every object once)", lambda: settle(listing(big), None))
+        timed(
+            f"wait {args.margin:g} s so the setup's objects leave the overlap window", lambda: time.sleep(args.margin)
+        )
+        cursor, seconds, found = timed(
+            "listing mode: first pass (every object once)", lambda: settle(listing(big), None)
+        )
         print(f"    {found} recordings in {seconds:.1f} s")
         cursor, _, found = settle(listing(big), cursor)  # the steady state: a pass that finds nothing new
         print(f"    steady-state pass found {found} (expected 0)")
@@ -214,7 +225,7 @@ def main() -> None:
         baseline_client = resource.get_client()
         with counted() as baseline_calls:
             started = time.monotonic()
-            baseline_found = len(get_objects(BUCKET, PREFIX, since_last_modified=since, client=baseline_client))
+            len(get_objects(BUCKET, PREFIX, since_last_modified=since, client=baseline_client))
             baseline_s = time.monotonic() - started
         print(f"\nBaseline (dagster_aws get_objects, one tick): {baseline_s:.2f} s, requests: {fmt(baseline_calls)}")
 
@@ -229,7 +240,9 @@ def main() -> None:
                 calls_total.update(calls)
                 times.append(elapsed)
                 if ticks == 1:
-                    print(f"  budget {budget:g} s, first tick: {elapsed:.2f} s, {runs} run requests, requests: {fmt(calls)}")
+                    print(
+                        f"  budget {budget:g} s, first tick: {elapsed:.2f} s, {runs} run requests, requests: {fmt(calls)}"
+                    )
                 if done:
                     break
             cursor = ticker.cursor

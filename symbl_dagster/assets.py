@@ -222,7 +222,9 @@ def build_symbl_assets(
         if previous is not None:
             conversation_id, job_id = previous
             via = "reused"
-            context.log.info(f"{partition_key}: version {recording.version} already submitted as job {job_id}; reusing it")
+            context.log.info(
+                f"{partition_key}: version {recording.version} already submitted as job {job_id}; reusing it"
+            )
         else:
             conversation_id, job_id, via = _submit(client, recordings, recording, options)
             context.log.info(f"{partition_key}: submitted by {via} as conversation {conversation_id}, job {job_id}")

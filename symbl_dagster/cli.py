@@ -10,18 +10,17 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     # Each subcommand lives with its concern; imports stay light so --help is fast.
     from symbl_dagster.demo import configure_demo_parser
-    from symbl_dagster.server.cli import configure_serve_parser
 
     parser = argparse.ArgumentParser(
         prog="symbl-dagster",
         description="Symbl.ai conversation intelligence as Dagster assets.",
     )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    configure_serve_parser(
+    _configure_serve_parser(
         subcommands.add_parser(
             "serve",
-            help="run the local, offline, Symbl-compatible API server",
-            description="Serve Symbl's REST API on loopback with an offline speech engine.",
+            help="run the bundled Symbl-compatible API server (the symbl-server package)",
+            description="Serve Symbl's REST API with an offline speech engine; the same as `symbl-server`.",
         )
     )
     configure_demo_parser(
@@ -32,6 +31,26 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     return parser
+
+
+def _configure_serve_parser(parser: argparse.ArgumentParser) -> None:
+    """The server's own flags where ``symbl-server`` is installed, else a clear pointer to the extra."""
+    try:
+        from symbl_server.cli import configure_serve_parser
+    except ImportError:
+        parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        parser.set_defaults(handler=_server_not_installed)
+        return
+    configure_serve_parser(parser)
+
+
+def _server_not_installed(args: argparse.Namespace) -> int:
+    print(
+        "error: the Symbl-compatible server is not installed: pip install 'symbl-dagster[server]' "
+        "(or the symbl-server package)",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

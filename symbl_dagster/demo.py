@@ -164,7 +164,13 @@ def _symbl_api(symbl_url: str | None, data_dir: Path, out: TextIO) -> Iterator[s
         yield symbl_url
         return
 
-    from symbl_dagster.server import LocalSymblServer
+    try:
+        from symbl_server import LocalSymblServer
+    except ImportError as exc:
+        raise DemoError(
+            "the bundled Symbl-compatible server is not installed: pip install 'symbl-dagster[server]', "
+            "or point the demo at a running one with --symbl-url"
+        ) from exc
 
     # The local server checks these, so any fresh pair works; the data dir persists across demo runs.
     credentials = {"SYMBL_APP_ID": "symbl-dagster-demo", "SYMBL_APP_SECRET": secrets.token_urlsafe(24)}
@@ -212,7 +218,7 @@ def _sensor_run_requests(defs: Any, instance: Any, out: TextIO) -> list[Any]:
     for _ in range(_MAX_TICKS):
         run_requests, next_cursor = evaluate_sensor_tick(defs, instance, cursor)
         for request in run_requests:
-            if not _already_ran(instance, request.run_key):
+            if request.run_key and not _already_ran(instance, request.run_key):
                 requests[request.run_key] = request
         if next_cursor is not None and next_cursor != cursor:
             cursor = next_cursor
@@ -228,7 +234,9 @@ def _already_ran(instance: Any, run_key: str | None) -> bool:
 
     if not run_key:
         return False
-    runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key}, statuses=[DagsterRunStatus.SUCCESS]), limit=1)
+    runs = instance.get_runs(
+        filters=RunsFilter(tags={RUN_KEY_TAG: run_key}, statuses=[DagsterRunStatus.SUCCESS]), limit=1
+    )
     return bool(runs)
 
 
@@ -270,7 +278,7 @@ def _materialize(
         "ops": {
             "symbl_conversation": {"config": {"timeout_s": job_timeout}},
             "speaker_sentiment_timeseries": {"config": {"plots_dir": str(plots_dir)}},
-        }
+        },
     }
     label = f"[{index}/{total}] {request.partition_key}"
     print(f"\n{label}: run {run_id[:8]}", file=out)
@@ -376,5 +384,5 @@ def _print_summary(warehouse_url: str, plots_dir: Path, out: TextIO) -> None:
 
 
 def _minutes(seconds: float) -> str:
-    whole = int(round(seconds))
+    whole = round(seconds)
     return f"{whole // 60}:{whole % 60:02d}"

@@ -12,7 +12,10 @@ def table_metadata(frame: pd.DataFrame) -> dict[str, Any]:
     """Dagster's standard table keys (what ``TableMetadataSet`` writes; it is not exported by dagster 1.13),
     shown in the UI as the row count and the column schema."""
     schema = TableSchema(columns=[TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()])
-    return {"dagster/row_count": MetadataValue.int(len(frame)), "dagster/column_schema": MetadataValue.table_schema(schema)}
+    return {
+        "dagster/row_count": MetadataValue.int(len(frame)),
+        "dagster/column_schema": MetadataValue.table_schema(schema),
+    }
 
 
 def markdown_table(frame: pd.DataFrame, rows: int) -> str:

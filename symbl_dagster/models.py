@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Union
+from typing import Any
 
 JSON = Mapping[str, Any]
 
@@ -537,7 +537,7 @@ def _iso(value: datetime) -> str:
     return aware.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-TextMessageLike = Union[TextMessage, Mapping[str, Any], str]
+TextMessageLike = TextMessage | Mapping[str, Any] | str
 
 
 def text_messages_to_api(messages: Iterable[TextMessageLike]) -> list[dict[str, Any]]:

@@ -12,7 +12,8 @@ from urllib.parse import unquote
 
 from dagster import DynamicPartitionsDefinition
 
-RECORDINGS_PARTITIONS = DynamicPartitionsDefinition(name="recordings")
+RECORDINGS_PARTITIONS_NAME = "recordings"
+RECORDINGS_PARTITIONS = DynamicPartitionsDefinition(name=RECORDINGS_PARTITIONS_NAME)
 
 _CONTROL_OR_PERCENT = re.compile(r"[\x00-\x1f\x7f%]")
 

@@ -75,7 +75,9 @@ def definitions_from_env(environ: Mapping[str, str] | None = None) -> Definition
         ),
         recordings=recording_storage_from_uri(recordings_uri),
         # An EnvVar keeps a password in the URL out of the definitions and run config.
-        warehouse=WarehouseResource(url=EnvVar("SYMBL_WAREHOUSE_URL") if env.get("SYMBL_WAREHOUSE_URL") else DEFAULT_WAREHOUSE_URL),
+        warehouse=WarehouseResource(
+            url=EnvVar("SYMBL_WAREHOUSE_URL") if env.get("SYMBL_WAREHOUSE_URL") else DEFAULT_WAREHOUSE_URL
+        ),
         speaker_directory_file=env.get("SYMBL_SPEAKER_DIRECTORY") or None,
         sensor_status=DefaultSensorStatus.RUNNING if sensor_running else DefaultSensorStatus.STOPPED,
     )

@@ -74,5 +74,5 @@ def write_sentiment_plot(timeseries: pd.DataFrame, path: Path, *, title: str, wi
 
 def _minutes_seconds(seconds: float, _position: int) -> str:
     sign = "-" if seconds < 0 else ""
-    whole = int(round(abs(seconds)))
+    whole = round(abs(seconds))
     return f"{sign}{whole // 60}:{whole % 60:02d}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
@@ -24,11 +24,11 @@ class SymblResource(ConfigurableResource):
     ``symbl-dagster serve`` to run offline.
     """
 
-    app_id: Optional[str] = Field(
+    app_id: str | None = Field(
         default=None,
         description="Symbl app id, e.g. EnvVar('SYMBL_APP_ID'). Unset with app_secret: read symbl.conf.",
     )
-    app_secret: Optional[str] = Field(
+    app_secret: str | None = Field(
         default=None,
         repr=False,
         description="Symbl app secret, e.g. EnvVar('SYMBL_APP_SECRET'); never logged or shown.",
@@ -52,7 +52,7 @@ class SymblResource(ConfigurableResource):
         default=300.0, description="Refresh the access token this many seconds before it expires."
     )
 
-    _client: Optional[SymblClient] = PrivateAttr(default=None)
+    _client: SymblClient | None = PrivateAttr(default=None)
     _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def get_client(self) -> SymblClient:
@@ -76,7 +76,16 @@ class SymblResource(ConfigurableResource):
 
     def _client_settings(self) -> dict[str, Any]:
         names = (
-            "connect_timeout", "read_timeout", "max_retries", "backoff_initial", "backoff_max", "max_retry_after",
-            "poll_initial", "poll_factor", "poll_max", "wait_timeout", "token_refresh_margin",
+            "connect_timeout",
+            "read_timeout",
+            "max_retries",
+            "backoff_initial",
+            "backoff_max",
+            "max_retry_after",
+            "poll_initial",
+            "poll_factor",
+            "poll_max",
+            "wait_timeout",
+            "token_refresh_margin",
         )
         return {name: getattr(self, name) for name in names}

@@ -14,7 +14,7 @@ from dagster import (
     sensor,
 )
 
-from symbl_dagster.partitions import RECORDINGS_PARTITIONS
+from symbl_dagster.partitions import RECORDINGS_PARTITIONS, RECORDINGS_PARTITIONS_NAME
 from symbl_dagster.storage.base import RecordingStorage
 
 RECORDING_VERSION_TAG = "symbl/recording_version"
@@ -56,25 +56,25 @@ def build_recordings_sensor(
         result = storage.scan(context.cursor, time.monotonic() + tick_budget_s)
         for skipped_name, reason in result.skipped:
             context.log.warning(f"Not submitting {skipped_name}: {reason}")
+        recordings = {recording.run_key: recording for recording in result.recordings}.values()
         run_requests = [
             RunRequest(
                 run_key=recording.run_key,
                 partition_key=recording.partition_key,
                 tags={RECORDING_VERSION_TAG: recording.version, RECORDING_URI_TAG: recording.uri},
             )
-            for recording in {recording.run_key: recording for recording in result.recordings}.values()
+            for recording in recordings
         ]
         new_keys = sorted(
             {
-                request.partition_key
-                for request in run_requests
-                if not context.instance.has_dynamic_partition(RECORDINGS_PARTITIONS.name, request.partition_key)
+                recording.partition_key
+                for recording in recordings
+                if not context.instance.has_dynamic_partition(RECORDINGS_PARTITIONS_NAME, recording.partition_key)
             }
         )
         context.log.info(
             f"{len(run_requests)} recording(s) to process ({len(new_keys)} new partition(s)), "
-            f"{len(result.skipped)} skipped; "
-            + ("scan complete" if result.complete else "scan continues next tick")
+            f"{len(result.skipped)} skipped; " + ("scan complete" if result.complete else "scan continues next tick")
         )
         return SensorResult(
             run_requests=run_requests,

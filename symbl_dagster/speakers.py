@@ -19,6 +19,7 @@ from typing import Any
 
 from symbl_dagster.models import Member
 
+
 class SpeakerDirectoryError(ValueError):
     """A speaker directory that cannot be applied: bad JSON, wrong shape, or an entry without a name."""
 

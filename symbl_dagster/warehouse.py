@@ -414,9 +414,7 @@ def _copy_chunk(batch: _Batch, start: int, stop: int) -> bytes:
     """
     rows = stop - start
     key = batch.recording_key.encode()
-    header = np.frombuffer(
-        (len(batch.columns) + 1).to_bytes(2, "big") + len(key).to_bytes(4, "big") + key, np.uint8
-    )
+    header = np.frombuffer((len(batch.columns) + 1).to_bytes(2, "big") + len(key).to_bytes(4, "big") + key, np.uint8)
     parts: list[np.ndarray | list[bytes]] = [np.broadcast_to(header, (rows, len(header)))]
     for column in batch.columns:
         if column.spec.kind != "text":
@@ -470,14 +468,14 @@ def _row_chunks(batch: _Batch, chunk_rows: int) -> Iterator[list[tuple]]:
         stop = min(start + chunk_rows, batch.row_count)
         columns = [[batch.recording_key] * (stop - start)]
         columns += [_python_values(column, start, stop) for column in batch.columns]
-        yield list(zip(*columns))
+        yield list(zip(*columns, strict=False))
 
 
 def _insert_rows(connection: sa.Connection, table: sa.Table, batch: _Batch) -> None:
     """Chunked multi-row executemany for databases without a COPY path."""
     names = [RECORDING_KEY] + [c.spec.name for c in batch.columns]
     for chunk in _row_chunks(batch, INSERT_CHUNK_ROWS):
-        connection.execute(table.insert(), [dict(zip(names, row)) for row in chunk])
+        connection.execute(table.insert(), [dict(zip(names, row, strict=False)) for row in chunk])
 
 
 def _copy_rows(connection: sa.Connection, table: sa.Table, batch: _Batch) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -286,7 +286,10 @@ class SymblClient:
                 if remaining <= 0:
                     raise SymblTimeoutError(
                         f"Symbl job {job_id} still {job.status!r} after {limit:.0f} s; it keeps running",
-                        job_id=job_id, last_status=job.status, method="GET", path=f"/v1/job/{job_id}",
+                        job_id=job_id,
+                        last_status=job.status,
+                        method="GET",
+                        path=f"/v1/job/{job_id}",
                     )
                 self._sleep(min(interval, remaining))
                 interval = min(interval * factor, longest)
@@ -309,8 +312,15 @@ class SymblClient:
         """One page of conversations (Symbl defaults to the last 7 days unless ``start_time`` says otherwise)."""
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must be >= 0")
-        query = {"limit": limit, "offset": offset, "order": order, "sort": sort,
-                 "startTime": start_time, "endTime": end_time, "filter": filter}
+        query = {
+            "limit": limit,
+            "offset": offset,
+            "order": order,
+            "sort": sort,
+            "startTime": start_time,
+            "endTime": end_time,
+            "filter": filter,
+        }
         answer = self._get("/v1/conversations", "/v1/conversations", _query(query))
         return parse_list(answer, "conversations", Conversation)
 
@@ -458,7 +468,8 @@ def _submission(answer: Any, method: str, path: str) -> Submission:
         return Submission.from_api(answer)
     raise SymblSubmissionUncertainError(
         f"the submission was accepted but the answer names no conversationId and jobId: {str(answer)[:200]!r}",
-        method=method, path=path,
+        method=method,
+        path=path,
     )
 
 

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Union
+from typing import Any
 
 _CAMEL_KEY = re.compile(r"^[a-z][A-Za-z0-9]*$")
 
@@ -59,13 +59,13 @@ class SubmissionOptions:
             value = getattr(self, spec.name)
             if spec.name == "extra" or value is None:
                 continue
-            params[_camel(spec.name)] = [dict(v) if isinstance(v, Mapping) else v for v in value] if isinstance(
-                value, (list, tuple)
-            ) else value
+            params[_camel(spec.name)] = (
+                [dict(v) if isinstance(v, Mapping) else v for v in value] if isinstance(value, (list, tuple)) else value
+            )
         return {**params, **dict(self.extra)}
 
 
-Options = Union[SubmissionOptions, Mapping[str, Any], None]
+Options = SubmissionOptions | Mapping[str, Any] | None
 
 
 def normalize_options(options: Options) -> dict[str, Any]:

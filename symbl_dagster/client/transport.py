@@ -129,7 +129,12 @@ class Transport:
             self._usage.record_retry()
             logger.warning(
                 "%s %s failed (%s); retry %d of %d in %.2f s",
-                method, path, _short(error), retry_number, self._retry.max_retries, delay,
+                method,
+                path,
+                _short(error),
+                retry_number,
+                self._retry.max_retries,
+                delay,
             )
             self._sleep(delay)
 
@@ -191,7 +196,9 @@ class Transport:
         except ValueError:
             raise SymblServerError(
                 f"the answer is not JSON: {self._redact(response.text[:200])!r}",
-                status=response.status_code, method=method, path=path,
+                status=response.status_code,
+                method=method,
+                path=path,
             ) from None
 
     def _error_from_response(self, response: requests.Response, method: str, path: str) -> SymblError:
@@ -224,7 +231,8 @@ class Transport:
             return SymblSubmissionUncertainError(
                 "the submission may have been received but its answer was lost, so it was not resent; find it"
                 f" with find_conversations(name=...) before submitting again ({reason})",
-                method=method, path=path,
+                method=method,
+                path=path,
             )
         return SymblConnectionError(reason, method=method, path=path)
 

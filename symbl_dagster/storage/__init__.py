@@ -1,10 +1,13 @@
-"""Where recordings come from: a local folder or S3, behind one ``RecordingStorage`` interface."""
+"""Where recordings come from: a local folder or S3, behind one ``RecordingStorage`` interface.
+
+S3 needs the ``s3`` extra (dagster-aws, boto3); it is imported only when asked for, so a local folder works
+with the core alone.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
-
-from dagster_aws.s3 import S3Resource
 
 from symbl_dagster.storage.base import (
     MEDIA_TYPES,
@@ -16,7 +19,11 @@ from symbl_dagster.storage.base import (
     ScanResult,
 )
 from symbl_dagster.storage.local import LocalRecordingStorage
-from symbl_dagster.storage.s3 import S3RecordingStorage
+
+if TYPE_CHECKING:
+    from dagster_aws.s3 import S3Resource
+
+    from symbl_dagster.storage.s3 import S3RecordingStorage
 
 __all__ = [
     "MEDIA_TYPES",
@@ -32,7 +39,21 @@ __all__ = [
 ]
 
 
-def recording_storage_from_uri(uri: str, *, s3: S3Resource | None = None, **options: object) -> RecordingStorage:
+def __getattr__(name: str) -> Any:
+    if name == "S3RecordingStorage":
+        return _s3_module().S3RecordingStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _s3_module() -> Any:
+    try:
+        from symbl_dagster.storage import s3
+    except ImportError as exc:
+        raise ImportError(f"S3 recordings need the s3 extra: pip install 'symbl-dagster[s3]' ({exc})") from exc
+    return s3
+
+
+def recording_storage_from_uri(uri: str, *, s3: S3Resource | None = None, **options: Any) -> RecordingStorage:
     """The storage for ``SYMBL_RECORDINGS_URI``: ``s3://bucket/prefix``, ``file:///dir`` or a plain folder path.
 
     ``options`` are passed to the storage (e.g. ``settle_seconds``, ``sqs_queue_url``); ``s3`` defaults to an
@@ -42,7 +63,10 @@ def recording_storage_from_uri(uri: str, *, s3: S3Resource | None = None, **opti
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ValueError(f"recordings URI {uri!r} names no bucket: expected s3://bucket/prefix")
-        return S3RecordingStorage(s3=s3 or S3Resource(), bucket=parsed.netloc, prefix=parsed.path.lstrip("/"), **options)
+        s3_module = _s3_module()
+        return s3_module.S3RecordingStorage(
+            s3=s3 or s3_module.S3Resource(), bucket=parsed.netloc, prefix=parsed.path.lstrip("/"), **options
+        )
     if parsed.scheme == "file":
         return LocalRecordingStorage(directory=unquote(parsed.path), **options)
     if len(parsed.scheme) <= 1:  # a plain path (a one-letter scheme is a Windows drive)

@@ -90,7 +90,9 @@ def make_recording(relative_path: str, uri: str, size: int, version: str) -> Rec
     """A ``Recording`` for a supported relative path (callers check :func:`media_type_of` first)."""
     media = media_type_of(relative_path)
     if media is None:
-        raise RecordingNotFoundError(f"{relative_path!r} is not a supported recording: {unsupported_reason(relative_path)}")
+        raise RecordingNotFoundError(
+            f"{relative_path!r} is not a supported recording: {unsupported_reason(relative_path)}"
+        )
     return Recording(
         partition_key=partition_key_for(relative_path),
         uri=uri,

@@ -193,7 +193,9 @@ class S3RecordingStorage(RecordingStorage):
                 if len(recordings) >= self.max_recordings_per_scan:
                     return False  # resume at this item next tick
                 current.after = item["Key"]
-                self._consider(state, item["Key"], item["ETag"], item["Size"], item["LastModified"], recordings, skipped)
+                self._consider(
+                    state, item["Key"], item["ETag"], item["Size"], item["LastModified"], recordings, skipped
+                )
             if not page.get("IsTruncated"):
                 state.complete_pass(time.time(), int(self.listing_margin_s * NS))
                 return True
@@ -313,11 +315,18 @@ class S3RecordingStorage(RecordingStorage):
         """Consider objects named by events or finished uploads as they are now (heads in parallel: O(keys))."""
         with ThreadPoolExecutor(max_workers=min(_HEAD_THREADS, len(keys) or 1)) as pool:
             heads = list(pool.map(self._head_if_present, keys))
-        for key, head in zip(keys, heads):
+        for key, head in zip(keys, heads, strict=False):
             if head is None:
                 continue  # deleted (or the upload aborted) since: nothing to process
             self._consider(
-                state, key, head["ETag"], head["ContentLength"], head["LastModified"], recordings, skipped, from_event=True
+                state,
+                key,
+                head["ETag"],
+                head["ContentLength"],
+                head["LastModified"],
+                recordings,
+                skipped,
+                from_event=True,
             )
 
     def _head_if_present(self, key: str) -> dict[str, Any] | None:

@@ -63,14 +63,17 @@ def fake() -> SimpleNamespace:
 @pytest.fixture
 def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Any]]:
     """Start ``LocalSymblServer``s on loopback: ``local_server(**ServerSettings fields) -> server`` (stopped after)."""
-    from symbl_dagster.server import LocalSymblServer, ServerSettings
+    from symbl_server import LocalSymblServer, ServerSettings
 
     servers: list[Any] = []
 
     def start(port: int = 0, **settings: Any) -> Any:
         server = LocalSymblServer(
-            app_id=APP_ID, app_secret=APP_SECRET, data_dir=tmp_path_factory.mktemp("symbl-server"),
-            settings=ServerSettings(**settings), port=port,
+            app_id=APP_ID,
+            app_secret=APP_SECRET,
+            data_dir=tmp_path_factory.mktemp("symbl-server"),
+            settings=ServerSettings(**settings),
+            port=port,
         )
         servers.append(server.start())
         return server

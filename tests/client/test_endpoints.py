@@ -43,8 +43,12 @@ def test_text_submission_and_append(rsps, fake, client):
     assert client.submit_text([TextMessage("Hello", speaker_name="Ann")], options).conversation_id == CID
     assert client.append_text(CID, ["More"]).job_id == "job-2"
     sent = body_of(fake.calls(rsps, "/v1/process/text")[0])
-    assert sent == {"name": "Chat", "detectPhrases": True, "confidenceThreshold": 0.6,
-                    "messages": [{"payload": {"content": "Hello", "contentType": "text/plain"}, "from": {"name": "Ann"}}]}
+    assert sent == {
+        "name": "Chat",
+        "detectPhrases": True,
+        "confidenceThreshold": 0.6,
+        "messages": [{"payload": {"content": "Hello", "contentType": "text/plain"}, "from": {"name": "Ann"}}],
+    }
     with pytest.raises(ValueError, match="at least one"):
         client.submit_text([])
 
@@ -78,22 +82,47 @@ def test_ids_are_escaped_into_one_path_segment(rsps, fake, client):
 
 def test_conversation_reads(rsps, fake, client):
     rsps.add(responses.GET, fake.api + CONV, json={"id": CID, "name": "Call", "type": "meeting", "members": []})
-    rsps.add(responses.GET, fake.api + CONV + "/messages",
-             match=[matchers.query_param_matcher({"sentiment": "true", "verbose": "true"})],
-             json={"messages": [{"id": "1", "text": "Hi", "sentiment": {"polarity": {"score": 0.5}, "suggested": "positive"},
-                                 "words": [{"word": "Hi"}]}]})
-    rsps.add(responses.GET, fake.api + CONV + "/messages", match=[matchers.query_param_matcher({})],
-             json={"messages": [{"id": "1", "text": "Hi"}]})
+    rsps.add(
+        responses.GET,
+        fake.api + CONV + "/messages",
+        match=[matchers.query_param_matcher({"sentiment": "true", "verbose": "true"})],
+        json={
+            "messages": [
+                {
+                    "id": "1",
+                    "text": "Hi",
+                    "sentiment": {"polarity": {"score": 0.5}, "suggested": "positive"},
+                    "words": [{"word": "Hi"}],
+                }
+            ]
+        },
+    )
+    rsps.add(
+        responses.GET,
+        fake.api + CONV + "/messages",
+        match=[matchers.query_param_matcher({})],
+        json={"messages": [{"id": "1", "text": "Hi"}]},
+    )
     rsps.add(responses.GET, fake.api + CONV + "/members", json={"members": [{"id": "m", "name": "Speaker 1"}]})
-    rsps.add(responses.GET, fake.api + CONV + "/insights", json={"insights": [{"id": "i", "text": "q?", "type": "question"}]})
+    rsps.add(
+        responses.GET, fake.api + CONV + "/insights", json={"insights": [{"id": "i", "text": "q?", "type": "question"}]}
+    )
     rsps.add(responses.GET, fake.api + CONV + "/questions", json={"questions": [{"id": "q", "text": "why?"}]})
     rsps.add(responses.GET, fake.api + CONV + "/action-items", json={"actionItems": [{"id": "a", "text": "do"}]})
     rsps.add(responses.GET, fake.api + CONV + "/follow-ups", json={"followUps": [{"id": "f", "text": "call"}]})
-    rsps.add(responses.GET, fake.api + CONV + "/topics", match=[matchers.query_param_matcher({"sentiment": "true"})],
-             json={"topics": [{"id": "t", "text": "pricing", "score": 0.9}]})
+    rsps.add(
+        responses.GET,
+        fake.api + CONV + "/topics",
+        match=[matchers.query_param_matcher({"sentiment": "true"})],
+        json={"topics": [{"id": "t", "text": "pricing", "score": 0.9}]},
+    )
     rsps.add(responses.GET, fake.api + CONV + "/entities", json=[{"type": "person", "value": "Bob"}])
     rsps.add(responses.GET, fake.api + CONV + "/trackers", json=[{"id": "tr", "name": "Price", "matches": []}])
-    rsps.add(responses.GET, fake.api + CONV + "/analytics", json={"metrics": [], "members": [{"id": "m", "pace": {"wpm": 100}}]})
+    rsps.add(
+        responses.GET,
+        fake.api + CONV + "/analytics",
+        json={"metrics": [], "members": [{"id": "m", "pace": {"wpm": 100}}]},
+    )
     rsps.add(responses.GET, fake.api + CONV + "/summary", json={"summary": [{"id": "s", "text": "Agreed."}]})
 
     assert client.get_conversation(CID).name == "Call"
@@ -116,15 +145,24 @@ def test_conversation_reads(rsps, fake, client):
 
 
 def test_conversation_writes(rsps, fake, client):
-    rsps.add(responses.PUT, fake.api + CONV + "/members/m1", json={"message": "Member with id: m1 ... updated successfully!"})
+    rsps.add(
+        responses.PUT, fake.api + CONV + "/members/m1", json={"message": "Member with id: m1 ... updated successfully!"}
+    )
     rsps.add(responses.PUT, fake.api + CONV + "/speakers", json={"message": "Speaker events associated"})
     rsps.add(responses.PUT, fake.api + CONV, json={"id": CID, "metadata": {"team": "sales"}})
     rsps.add(responses.DELETE, fake.api + CONV, json={"message": "successfully deleted the conversation"})
-    rsps.add(responses.POST, fake.api + CONV + "/transcript",
-             json={"transcript": {"payload": "1\n00:00:00,000 --> ...", "contentType": "text/srt"}})
+    rsps.add(
+        responses.POST,
+        fake.api + CONV + "/transcript",
+        json={"transcript": {"payload": "1\n00:00:00,000 --> ...", "contentType": "text/srt"}},
+    )
 
     client.update_member(CID, "m1", name="John Doe", email="john@example.com")
-    assert body_of(fake.calls(rsps, CONV + "/members/m1")[0]) == {"id": "m1", "name": "John Doe", "email": "john@example.com"}
+    assert body_of(fake.calls(rsps, CONV + "/members/m1")[0]) == {
+        "id": "m1",
+        "name": "John Doe",
+        "email": "john@example.com",
+    }
     client.update_member(CID, "m1", name="John")
     assert body_of(fake.calls(rsps, CONV + "/members/m1")[1]) == {"id": "m1", "name": "John"}
     events = [{"type": "started_speaking", "user": {"id": "u", "name": "A"}, "offset": {"seconds": 0, "nanos": 0}}]
@@ -142,8 +180,12 @@ def test_conversation_writes(rsps, fake, client):
 
 
 def test_delete_of_an_unknown_conversation_is_not_found(rsps, fake, client):
-    rsps.add(responses.DELETE, fake.api + CONV, status=404,
-             json={"message": "The conversationId is either invalid or does not exist."})
+    rsps.add(
+        responses.DELETE,
+        fake.api + CONV,
+        status=404,
+        json={"message": "The conversationId is either invalid or does not exist."},
+    )
     with pytest.raises(SymblNotFoundError, match="invalid or does not exist"):
         client.delete_conversation(CID)
 
@@ -151,9 +193,12 @@ def test_delete_of_an_unknown_conversation_is_not_found(rsps, fake, client):
 def test_listing_pages_through_every_conversation(rsps, fake, client):
     everything = [{"id": str(i), "name": f"c{i}"} for i in range(5)]
     for offset in (0, 2, 4):
-        rsps.add(responses.GET, f"{fake.api}/v1/conversations",
-                 match=[matchers.query_param_matcher({"limit": "2", "offset": str(offset), "order": "desc"})],
-                 json={"conversations": everything[offset:offset + 2]})
+        rsps.add(
+            responses.GET,
+            f"{fake.api}/v1/conversations",
+            match=[matchers.query_param_matcher({"limit": "2", "offset": str(offset), "order": "desc"})],
+            json={"conversations": everything[offset : offset + 2]},
+        )
     assert [c.id for c in client.iter_conversations(page_size=2, order="desc")] == ["0", "1", "2", "3", "4"]
     assert [c.id for c in client.find_conversations(name="c3", page_size=2, order="desc")] == ["3"]
     with pytest.raises(ValueError):
@@ -174,7 +219,9 @@ def test_wait_for_job_polls_at_once_then_with_a_growing_interval(rsps, fake, mak
 
 def test_wait_for_job_raises_job_failed(rsps, fake, client):
     rsps.add(responses.GET, f"{fake.api}/v1/job/job-1", json={"id": "job-1", "status": "failed"})
-    rsps.add(responses.GET, f"{fake.api}/v1/job/job-2", json={"id": "job-2", "status": "failed", "message": "not audio"})
+    rsps.add(
+        responses.GET, f"{fake.api}/v1/job/job-2", json={"id": "job-2", "status": "failed", "message": "not audio"}
+    )
     with pytest.raises(SymblJobFailedError) as caught:
         client.wait_for_job("job-1")
     assert caught.value.job_id == "job-1" and str(caught.value).endswith("job-1 failed")

@@ -21,15 +21,22 @@ from symbl_dagster.errors import (
     SymblTimeoutError,
 )
 from symbl_dagster.models import TextMessage
-from symbl_dagster.server import FaultSettings
+from symbl_server import FaultSettings
 
 CHAT = [
-    TextMessage("Hi Mike, Natalia here. I love the new pricing, it is great.", speaker_name="Natalia",
-                speaker_id="natalia@example.com"),
-    TextMessage("Thanks Natalia. Can you send me the contract by Friday?", speaker_name="Mike",
-                speaker_id="mike@example.com"),
-    TextMessage("Sure, I will send the contract tomorrow. The delay last month was terrible.",
-                speaker_name="Natalia", speaker_id="natalia@example.com"),
+    TextMessage(
+        "Hi Mike, Natalia here. I love the new pricing, it is great.",
+        speaker_name="Natalia",
+        speaker_id="natalia@example.com",
+    ),
+    TextMessage(
+        "Thanks Natalia. Can you send me the contract by Friday?", speaker_name="Mike", speaker_id="mike@example.com"
+    ),
+    TextMessage(
+        "Sure, I will send the contract tomorrow. The delay last month was terrible.",
+        speaker_name="Natalia",
+        speaker_id="natalia@example.com",
+    ),
 ]
 
 
@@ -45,8 +52,10 @@ def all_conversations(client: SymblClient) -> list:
 def test_text_conversation_end_to_end(local_server):
     server = local_server()
     with fast_client(server) as client:
-        submission = client.submit_text(CHAT, SubmissionOptions(name="Pricing call", detect_phrases=True,
-                                                               enable_summary=True, enable_all_trackers=True))
+        submission = client.submit_text(
+            CHAT,
+            SubmissionOptions(name="Pricing call", detect_phrases=True, enable_summary=True, enable_all_trackers=True),
+        )
         assert client.wait_for_job(submission.job_id).is_completed
         cid = submission.conversation_id
 

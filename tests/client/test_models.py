@@ -25,14 +25,27 @@ from symbl_dagster.models import (
 )
 
 DOC_MESSAGE = {
-    "id": "6412283618000896", "text": "Best package for you is $69.99 per month.",
+    "id": "6412283618000896",
+    "text": "Best package for you is $69.99 per month.",
     "from": {"id": "m1", "name": "Roger", "email": "Roger@example.com"},
-    "startTime": "2020-07-10T11:16:21.024Z", "endTime": "2020-07-10T11:16:26.724Z",
-    "timeOffset": 5.9, "duration": 1, "conversationId": "6749556955938816",
+    "startTime": "2020-07-10T11:16:21.024Z",
+    "endTime": "2020-07-10T11:16:26.724Z",
+    "timeOffset": 5.9,
+    "duration": 1,
+    "conversationId": "6749556955938816",
     "phrases": [{"type": "action_phrase", "text": "submit the documents"}],
     "sentiment": {"polarity": {"score": 0.6}, "suggested": "positive"},
-    "words": [{"word": "Best", "startTime": "2020-07-10T11:16:21.024Z", "endTime": "2020-07-10T11:16:21.224Z",
-               "score": 0.91, "timeOffset": 5.9, "duration": 0.2, "speakerTag": 1}],
+    "words": [
+        {
+            "word": "Best",
+            "startTime": "2020-07-10T11:16:21.024Z",
+            "endTime": "2020-07-10T11:16:21.224Z",
+            "score": 0.91,
+            "timeOffset": 5.9,
+            "duration": 0.2,
+            "speakerTag": 1,
+        }
+    ],
     "somethingNew": {"ignored": True},
 }
 
@@ -42,10 +55,15 @@ DOC_MESSAGE = {
     [
         ("2020-07-21T16:02:19.01Z", datetime(2020, 7, 21, 16, 2, 19, 10_000, tzinfo=timezone.utc)),
         ("2020-07-10T11:16:21.024Z", datetime(2020, 7, 10, 11, 16, 21, 24_000, tzinfo=timezone.utc)),
-        ("2020-07-10T11:16:21.123456789+02:00",
-         datetime(2020, 7, 10, 11, 16, 21, 123_456, tzinfo=timezone(timedelta(hours=2)))),
+        (
+            "2020-07-10T11:16:21.123456789+02:00",
+            datetime(2020, 7, 10, 11, 16, 21, 123_456, tzinfo=timezone(timedelta(hours=2))),
+        ),
         ("2020-07-10T11:16:21", datetime(2020, 7, 10, 11, 16, 21, tzinfo=timezone.utc)),
-        ("not a time", None), ("", None), (None, None), (12, None),
+        ("not a time", None),
+        ("", None),
+        (None, None),
+        (12, None),
     ],
 )
 def test_parse_time_is_aware_and_tolerant(text, expected):
@@ -55,7 +73,10 @@ def test_parse_time_is_aware_and_tolerant(text, expected):
 def test_message_from_the_documented_payload():
     message = Message.from_api(DOC_MESSAGE)
     assert (message.id, message.conversation_id, message.text) == (
-        "6412283618000896", "6749556955938816", "Best package for you is $69.99 per month.")
+        "6412283618000896",
+        "6749556955938816",
+        "Best package for you is $69.99 per month.",
+    )
     assert (message.speaker_id, message.speaker_name, message.speaker_email) == ("m1", "Roger", "Roger@example.com")
     assert message.start_time == datetime(2020, 7, 10, 11, 16, 21, 24_000, tzinfo=timezone.utc)
     assert message.end_time is not None and message.end_time.tzinfo is not None
@@ -86,28 +107,52 @@ def test_job_and_submission():
 
 
 def test_conversation():
-    conversation = Conversation.from_api({
-        "id": "5", "type": "meeting", "name": "Call", "startTime": "2020-07-10T11:16:21.024Z",
-        "endTime": None, "members": [{"id": "m", "name": "A", "email": "a@x"}], "metadata": {"k": "v"},
-    })
+    conversation = Conversation.from_api(
+        {
+            "id": "5",
+            "type": "meeting",
+            "name": "Call",
+            "startTime": "2020-07-10T11:16:21.024Z",
+            "endTime": None,
+            "members": [{"id": "m", "name": "A", "email": "a@x"}],
+            "metadata": {"k": "v"},
+        }
+    )
     assert conversation.members == [Member("m", "A", "a@x")] and conversation.metadata == {"k": "v"}
     assert conversation.end_time is None
 
 
 def test_insights_with_empty_from_and_assignee():
-    item = Insight.from_api({
-        "id": "i", "text": "Send the deck", "type": "follow_up", "score": 0.8, "messageIds": ["1", "2"],
-        "from": {}, "assignee": {"name": "Ann", "email": "ann@x"}, "dueBy": "2020-07-12T00:00:00Z",
-        "definitive": True, "phrases": [{"type": "action_phrase", "text": "send the deck"}],
-    })
+    item = Insight.from_api(
+        {
+            "id": "i",
+            "text": "Send the deck",
+            "type": "follow_up",
+            "score": 0.8,
+            "messageIds": ["1", "2"],
+            "from": {},
+            "assignee": {"name": "Ann", "email": "ann@x"},
+            "dueBy": "2020-07-12T00:00:00Z",
+            "definitive": True,
+            "phrases": [{"type": "action_phrase", "text": "send the deck"}],
+        }
+    )
     assert item.speaker is None and item.assignee == Member("", "Ann", "ann@x")
     assert item.message_ids == ["1", "2"] and item.definitive is True and item.due_by is not None
 
 
 def test_topic_with_sentiment_and_parents():
-    topic = Topic.from_api({"id": "t", "text": "pricing", "type": "topic", "score": 0.7, "messageIds": ["1"],
-                            "sentiment": {"polarity": {"score": -0.5}, "suggested": "negative"},
-                            "parentRefs": [{"type": "topic", "text": "sales"}]})
+    topic = Topic.from_api(
+        {
+            "id": "t",
+            "text": "pricing",
+            "type": "topic",
+            "score": 0.7,
+            "messageIds": ["1"],
+            "sentiment": {"polarity": {"score": -0.5}, "suggested": "negative"},
+            "parentRefs": [{"type": "topic", "text": "sales"}],
+        }
+    )
     assert (topic.polarity, topic.sentiment_label, topic.parent_topics) == (-0.5, "negative", ["sales"])
 
 
@@ -118,10 +163,29 @@ REFS = [{"id": "m1", "text": "call Bob", "offset": 5}]
     "payload",
     [
         [{"type": "person", "customType": "name", "value": "Bob", "text": "Bob", "messageRefs": REFS}],  # [D]
-        {"entities": [{"type": "person", "customType": "name", "text": "Bob", "value": "Bob", "start": 5, "end": 8,
-                       "messageRefs": REFS}]},  # [REST]/[PY]
-        {"entities": [{"type": "person", "subType": "name", "category": "Generic",
-                       "matches": [{"detectedValue": "Bob", "messageRefs": REFS}]}]},  # [GO]
+        {
+            "entities": [
+                {
+                    "type": "person",
+                    "customType": "name",
+                    "text": "Bob",
+                    "value": "Bob",
+                    "start": 5,
+                    "end": 8,
+                    "messageRefs": REFS,
+                }
+            ]
+        },  # [REST]/[PY]
+        {
+            "entities": [
+                {
+                    "type": "person",
+                    "subType": "name",
+                    "category": "Generic",
+                    "matches": [{"detectedValue": "Bob", "messageRefs": REFS}],
+                }
+            ]
+        },  # [GO]
     ],
     ids=["docs-bare-list", "rest-wrapper", "go-matches"],
 )
@@ -147,14 +211,25 @@ def test_trackers_bare_array_or_wrapped(wrap):
 
 
 def test_analytics_accepts_percent_and_percentage():
-    analytics = Analytics.from_api({
-        "metrics": [{"type": "total_silence", "percent": 29.061, "seconds": 23.432},
-                    {"type": "total_talk_time", "percentage": 70.939, "seconds": 57.199}],
-        "members": [{"id": "m", "name": "Speaker 1", "userId": "abc@symbl.ai", "pace": {"wpm": 68},
-                     "talkTime": {"percentage": 40.912, "seconds": 23.401},
-                     "listenTime": {"percent": 59.088, "seconds": 33.798},
-                     "overlap": {"overlapDuration": 31.5, "overlappingMembers": []}}],
-    })
+    analytics = Analytics.from_api(
+        {
+            "metrics": [
+                {"type": "total_silence", "percent": 29.061, "seconds": 23.432},
+                {"type": "total_talk_time", "percentage": 70.939, "seconds": 57.199},
+            ],
+            "members": [
+                {
+                    "id": "m",
+                    "name": "Speaker 1",
+                    "userId": "abc@symbl.ai",
+                    "pace": {"wpm": 68},
+                    "talkTime": {"percentage": 40.912, "seconds": 23.401},
+                    "listenTime": {"percent": 59.088, "seconds": 33.798},
+                    "overlap": {"overlapDuration": 31.5, "overlappingMembers": []},
+                }
+            ],
+        }
+    )
     assert analytics.metric("total_silence").percent == 29.061
     assert analytics.metric("total_talk_time").percent == 70.939
     assert analytics.metric("missing") is None
@@ -171,12 +246,19 @@ def test_summary_and_transcript():
 
 def test_text_messages_to_api():
     start = datetime(2020, 7, 21, 16, 2, 19, tzinfo=timezone.utc)
-    encoded = text_messages_to_api([
-        "plain",
-        TextMessage("Hi Mike", speaker_name="Natalia", speaker_id="natalia@example.com",
-                    start_time=start, end_time=start + timedelta(seconds=2)),
-        {"payload": {"content": "raw", "contentType": "text/plain"}},
-    ])
+    encoded = text_messages_to_api(
+        [
+            "plain",
+            TextMessage(
+                "Hi Mike",
+                speaker_name="Natalia",
+                speaker_id="natalia@example.com",
+                start_time=start,
+                end_time=start + timedelta(seconds=2),
+            ),
+            {"payload": {"content": "raw", "contentType": "text/plain"}},
+        ]
+    )
     assert encoded[0] == {"payload": {"content": "plain", "contentType": "text/plain"}}
     assert encoded[1]["from"] == {"userId": "natalia@example.com", "name": "Natalia"}
     assert encoded[1]["duration"] == {"startTime": "2020-07-21T16:02:19.000Z", "endTime": "2020-07-21T16:02:21.000Z"}
@@ -185,10 +267,25 @@ def test_text_messages_to_api():
         text_messages_to_api([42])  # type: ignore[list-item]
 
 
-JUNK = {"id": 7, "text": None, "from": "nobody", "startTime": 5, "timeOffset": "soon", "duration": float("inf"),
-        "sentiment": [1], "words": {"word": "x"}, "messageIds": "1", "members": [None, 3, {"id": "m"}],
-        "metrics": [{"type": "x", "percent": True}], "talkTime": "all", "matches": [{"offset": "inf"}],
-        "messageRefs": [{"id": 1, "offset": float("nan")}], "assignee": [], "transcript": "text", "status": None}
+JUNK = {
+    "id": 7,
+    "text": None,
+    "from": "nobody",
+    "startTime": 5,
+    "timeOffset": "soon",
+    "duration": float("inf"),
+    "sentiment": [1],
+    "words": {"word": "x"},
+    "messageIds": "1",
+    "members": [None, 3, {"id": "m"}],
+    "metrics": [{"type": "x", "percent": True}],
+    "talkTime": "all",
+    "matches": [{"offset": "inf"}],
+    "messageRefs": [{"id": 1, "offset": float("nan")}],
+    "assignee": [],
+    "transcript": "text",
+    "status": None,
+}
 
 
 @pytest.mark.parametrize(

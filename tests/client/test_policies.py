@@ -17,19 +17,37 @@ from symbl_dagster.errors import SymblConfigurationError
 
 def test_submission_options_to_params_and_query_encoding():
     options = SubmissionOptions(
-        name="Call 1", enable_speaker_diarization=True, diarization_speaker_count=2, language_code="en-US",
-        confidence_threshold=0.6, custom_vocabulary=["Dagster", "Symbl"], detect_phrases=False,
-        channel_metadata=[{"channel": 1, "speaker": {"name": "A"}}], extra={"enableSummary": True},
+        name="Call 1",
+        enable_speaker_diarization=True,
+        diarization_speaker_count=2,
+        language_code="en-US",
+        confidence_threshold=0.6,
+        custom_vocabulary=["Dagster", "Symbl"],
+        detect_phrases=False,
+        channel_metadata=[{"channel": 1, "speaker": {"name": "A"}}],
+        extra={"enableSummary": True},
     )
     assert options.to_params() == {
-        "name": "Call 1", "enableSpeakerDiarization": True, "diarizationSpeakerCount": 2, "languageCode": "en-US",
-        "confidenceThreshold": 0.6, "customVocabulary": ["Dagster", "Symbl"], "detectPhrases": False,
-        "channelMetadata": [{"channel": 1, "speaker": {"name": "A"}}], "enableSummary": True,
+        "name": "Call 1",
+        "enableSpeakerDiarization": True,
+        "diarizationSpeakerCount": 2,
+        "languageCode": "en-US",
+        "confidenceThreshold": 0.6,
+        "customVocabulary": ["Dagster", "Symbl"],
+        "detectPhrases": False,
+        "channelMetadata": [{"channel": 1, "speaker": {"name": "A"}}],
+        "enableSummary": True,
     }
     assert to_query_params(options) == {
-        "name": "Call 1", "enableSpeakerDiarization": "true", "diarizationSpeakerCount": "2", "languageCode": "en-US",
-        "confidenceThreshold": "0.6", "customVocabulary": '["Dagster", "Symbl"]', "detectPhrases": "false",
-        "channelMetadata": '[{"channel": 1, "speaker": {"name": "A"}}]', "enableSummary": "true",
+        "name": "Call 1",
+        "enableSpeakerDiarization": "true",
+        "diarizationSpeakerCount": "2",
+        "languageCode": "en-US",
+        "confidenceThreshold": "0.6",
+        "customVocabulary": '["Dagster", "Symbl"]',
+        "detectPhrases": "false",
+        "channelMetadata": '[{"channel": 1, "speaker": {"name": "A"}}]',
+        "enableSummary": "true",
     }
 
 
@@ -55,7 +73,7 @@ def test_full_jitter_backoff_stays_under_the_growing_ceiling():
     rng = random.Random(1)
     for retry_number, ceiling in enumerate([0.5, 1, 2, 4, 8, 10, 10, 10]):
         delays = [policy.backoff(retry_number, rng) for _ in range(200)]
-        assert 0 <= min(delays) and max(delays) <= ceiling and max(delays) > ceiling * 0.8
+        assert min(delays) >= 0 and max(delays) <= ceiling and max(delays) > ceiling * 0.8
 
 
 def test_retry_after_is_a_floor_and_a_limit():
@@ -67,8 +85,16 @@ def test_retry_after_is_a_floor_and_a_limit():
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("120", 120.0), ("1.5", 1.5), ("-3", 0.0), ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
-     ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0), ("soon", None), ("", None), (None, None)],
+    [
+        ("120", 120.0),
+        ("1.5", 1.5),
+        ("-3", 0.0),
+        ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_parse_retry_after(header, seconds):
     now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=timezone.utc)
@@ -77,8 +103,16 @@ def test_parse_retry_after(header, seconds):
 
 @pytest.mark.parametrize(
     "settings",
-    [{"max_retries": -1}, {"backoff_initial": 0}, {"backoff_max": 0.1, "backoff_initial": 1}, {"read_timeout": 0},
-     {"token_refresh_margin": -1}, {"poll_factor": 0.5}, {"poll_initial": 10, "poll_max": 1}, {"wait_timeout": -1}],
+    [
+        {"max_retries": -1},
+        {"backoff_initial": 0},
+        {"backoff_max": 0.1, "backoff_initial": 1},
+        {"read_timeout": 0},
+        {"token_refresh_margin": -1},
+        {"poll_factor": 0.5},
+        {"poll_initial": 10, "poll_max": 1},
+        {"wait_timeout": -1},
+    ],
 )
 def test_invalid_client_settings_are_configuration_errors(settings):
     with pytest.raises(SymblConfigurationError):

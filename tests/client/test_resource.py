@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 import responses
-from dagster import AssetExecutionContext, Definitions, EnvVar, MaterializeResult, asset, materialize
-from dagster import DagsterInstance
+from dagster import AssetExecutionContext, DagsterInstance, Definitions, EnvVar, MaterializeResult, asset, materialize
 
 from symbl_dagster import SymblResource
 from symbl_dagster.client import SymblClient
@@ -72,7 +71,7 @@ def test_symbl_conf_in_the_working_directory_wins_over_home(tmp_path, monkeypatc
 def test_no_credentials_anywhere_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(SymblConfigurationError, match="EnvVar\\('SYMBL_APP_ID'\\).*symbl.conf"):
+    with pytest.raises(SymblConfigurationError, match=r"EnvVar\('SYMBL_APP_ID'\).*symbl\.conf"):
         SymblResource().get_client()
 
 
@@ -113,8 +112,9 @@ def test_secret_and_token_never_reach_dagster_events_or_metadata(tmp_path):
             symbl.get_client().get_job("j")
 
         mock.add(responses.GET, "https://symbl.test/v1/job/j", status=400, json={"message": f"bad {token}"})
-        resource = SymblResource(app_id="id", app_secret=secret, base_url="https://symbl.test", backoff_initial=0.01,
-                                 backoff_max=0.01)
+        resource = SymblResource(
+            app_id="id", app_secret=secret, base_url="https://symbl.test", backoff_initial=0.01, backoff_max=0.01
+        )
         with DagsterInstance.ephemeral() as instance:
             defs = Definitions(assets=[job_status, failing], resources={"symbl": resource})
             result = defs.resolve_implicit_global_asset_job_def().execute_in_process(

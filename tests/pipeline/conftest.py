@@ -19,11 +19,11 @@ from dagster import DagsterInstance, ExecuteInProcessResult, RunRequest, instanc
 from symbl_dagster.client import SymblClient
 from symbl_dagster.pipeline import JOB_NAME, build_definitions, evaluate_sensor_tick
 from symbl_dagster.resource import SymblResource
-from symbl_dagster.server import LocalSymblServer
-from symbl_dagster.server.engine.decode import SAMPLE_RATE, decode_audio
-from symbl_dagster.server.settings import FaultSettings, ServerSettings
 from symbl_dagster.storage import MEDIA_TYPES, LocalRecordingStorage, RecordingStorage
 from symbl_dagster.warehouse import Warehouse, WarehouseResource
+from symbl_server import LocalSymblServer
+from symbl_server.engine.decode import SAMPLE_RATE, decode_audio
+from symbl_server.settings import FaultSettings, ServerSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RECORDINGS = PROJECT_ROOT / "examples" / "recordings"
@@ -82,7 +82,11 @@ class Pipeline:
         return requests
 
     def run(
-        self, partition_key: str, ops: Mapping[str, Mapping[str, Any]] | None = None, *, tags: Mapping[str, str] | None = None
+        self,
+        partition_key: str,
+        ops: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> ExecuteInProcessResult:
         run_config = {
             "ops": {

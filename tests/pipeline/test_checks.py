@@ -15,7 +15,9 @@ def frame(rows: list[tuple[str, str | None, str | None, float | None]]) -> pd.Da
 def test_every_message_has_a_speaker() -> None:
     good = check_every_message_has_speaker(frame([("m1", "a", "Ann", 0.1)]))
     assert good.passed and good.metadata["messages_without_speaker"].value == 0
-    bad = check_every_message_has_speaker(frame([("m1", "a", "Ann", 0.1), ("m2", None, None, 0.2), ("m3", "b", None, 0.0)]))
+    bad = check_every_message_has_speaker(
+        frame([("m1", "a", "Ann", 0.1), ("m2", None, None, 0.2), ("m3", "b", None, 0.0)])
+    )
     assert not bad.passed
     assert bad.metadata["sample_message_ids"].value == ["m2", "m3"]
 
@@ -30,8 +32,12 @@ def test_polarity_in_range_ignores_unscored_messages() -> None:
 
 def test_warehouse_row_counts_must_match_what_was_computed_and_stored() -> None:
     frames = {"symbl_messages": frame([("m1", "a", "A", 0.0)] * 3), "symbl_members": frame([])}
-    assert check_warehouse_row_counts(frames, {"symbl_messages": 3, "symbl_members": 0}, {"symbl_messages": 3, "symbl_members": 0}).passed
-    stale = check_warehouse_row_counts(frames, {"symbl_messages": 3, "symbl_members": 0}, {"symbl_messages": 6, "symbl_members": 0})
+    assert check_warehouse_row_counts(
+        frames, {"symbl_messages": 3, "symbl_members": 0}, {"symbl_messages": 3, "symbl_members": 0}
+    ).passed
+    stale = check_warehouse_row_counts(
+        frames, {"symbl_messages": 3, "symbl_members": 0}, {"symbl_messages": 6, "symbl_members": 0}
+    )
     assert not stale.passed and stale.metadata["mismatched_tables"].value == ["symbl_messages"]
 
 

@@ -23,14 +23,17 @@ def test_location_wires_assets_job_sensor_and_resources(tmp_path: Path, monkeypa
     monkeypatch.setenv("SYMBL_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'w.sqlite'}")
     monkeypatch.setenv("SYMBL_BASE_URL", "http://127.0.0.1:9")
     monkeypatch.delenv("SYMBL_RECORDINGS_URI", raising=False)
-    module = importlib.reload(importlib.import_module("definitions"))
+    module = importlib.reload(importlib.import_module("symbl_dagster.definitions"))
     defs: Definitions = module.defs
     Definitions.validate_loadable(defs)
 
     graph = defs.resolve_asset_graph()
     assert set(graph.get_all_asset_keys()) == set(ASSET_KEYS)
     assert {graph.get(key).group_name for key in ASSET_KEYS} == {GROUP_NAME}
-    assert graph.get(AssetKey("symbl_messages")).parent_keys == {AssetKey("symbl_conversation"), AssetKey("symbl_members")}
+    assert graph.get(AssetKey("symbl_messages")).parent_keys == {
+        AssetKey("symbl_conversation"),
+        AssetKey("symbl_members"),
+    }
     assert {graph.get(key).partitions_def.name for key in ASSET_KEYS} == {"recordings"}
     pools = {node.name: node.definition.pool for node in defs.resolve_job_def(JOB_NAME).nodes}
     assert pools["symbl_submission"] == pools["symbl_conversation"] == "symbl"

@@ -81,7 +81,11 @@ def test_demo_processes_recordings_once_and_reruns_idempotently(sample_recording
     ("args", "env", "message"),
     [
         (["--recordings", "/nonexistent/recordings"], {}, "does not exist"),
-        (["--recordings", ".", "--symbl-url", "http://127.0.0.1:9"], {"SYMBL_APP_ID": "", "SYMBL_APP_SECRET": ""}, "SYMBL_APP_ID"),
+        (
+            ["--recordings", ".", "--symbl-url", "http://127.0.0.1:9"],
+            {"SYMBL_APP_ID": "", "SYMBL_APP_SECRET": ""},
+            "SYMBL_APP_ID",
+        ),
     ],
 )
 def test_demo_rejects_bad_settings_clearly(args: list[str], env: dict[str, str], message: str, tmp_path: Path) -> None:
@@ -97,7 +101,7 @@ def test_demo_inputs_ship_inside_the_package() -> None:
     from symbl_dagster.demo import DEFAULT_RECORDINGS, DEFAULT_SPEAKERS, EXAMPLES
 
     package = Path(symbl_dagster.__file__).resolve().parent
-    assert EXAMPLES == package / "examples"
+    assert package / "examples" == EXAMPLES
     assert sorted(path.suffix for path in DEFAULT_RECORDINGS.iterdir()) == [".mp3", ".ogg", ".wav"]
     assert DEFAULT_SPEAKERS.is_file()
     assert (EXAMPLES / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()

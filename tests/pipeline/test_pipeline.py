@@ -10,12 +10,10 @@ import json
 import secrets
 import wave
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
-from typing import TYPE_CHECKING
-
 from dagster import AssetKey, ExecuteInProcessResult, instance_for_test
 from PIL import Image
 
@@ -110,7 +108,9 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
     assert stored.loc[0, "message_count"] == messages["dagster/row_count"]
 
 
-def test_rematerializing_reuses_the_job_and_replaces_rows(pipeline: Pipeline, first_run: ExecuteInProcessResult) -> None:
+def test_rematerializing_reuses_the_job_and_replaces_rows(
+    pipeline: Pipeline, first_run: ExecuteInProcessResult
+) -> None:
     key = partition_key_of(pipeline)
     before_counts = pipeline.warehouse().row_counts(key)
     conversations_before = conversation_count(pipeline.server)
@@ -120,8 +120,13 @@ def test_rematerializing_reuses_the_job_and_replaces_rows(pipeline: Pipeline, fi
     submission = materialization(again, "symbl_submission")
     first = materialization(first_run, "symbl_submission")
     assert submission["symbl/submitted_via"] == "reused"
-    assert (submission[META_CONVERSATION_ID], submission[META_JOB_ID]) == (first[META_CONVERSATION_ID], first[META_JOB_ID])
-    assert not [endpoint for endpoint in submission["symbl/api_calls_by_endpoint"] if endpoint.startswith("POST /v1/process")]
+    assert (submission[META_CONVERSATION_ID], submission[META_JOB_ID]) == (
+        first[META_CONVERSATION_ID],
+        first[META_JOB_ID],
+    )
+    assert not [
+        endpoint for endpoint in submission["symbl/api_calls_by_endpoint"] if endpoint.startswith("POST /v1/process")
+    ]
     assert conversation_count(pipeline.server) == conversations_before
     assert pipeline.warehouse().row_counts(key) == before_counts
     assert pipeline.tick() == []  # nothing changed on disk, nothing to run
@@ -135,7 +140,9 @@ def test_submission_fingerprint_changes_with_any_option() -> None:
     assert _fingerprint(default) != _fingerprint(SubmissionConfig(diarization_speaker_count=3).symbl_options("k"))
 
 
-def test_speaker_directory_renames_members_and_shows_downstream(pipeline: Pipeline, first_run: ExecuteInProcessResult, tmp_path: Path) -> None:
+def test_speaker_directory_renames_members_and_shows_downstream(
+    pipeline: Pipeline, first_run: ExecuteInProcessResult, tmp_path: Path
+) -> None:
     key = partition_key_of(pipeline)
     labels = sorted(pipeline.warehouse().read_table("symbl_members", key)["name"])
     assert labels[:2] == ["Speaker 1", "Speaker 2"]
@@ -256,7 +263,10 @@ def test_a_timed_out_wait_fails_and_the_next_run_waits_for_the_same_job(
         reused = materialization(again, "symbl_submission")
         assert reused["symbl/submitted_via"] == "reused" and reused[META_JOB_ID] == first[META_JOB_ID]
         (failure,) = again.get_step_failure_events()
-        assert failure.step_failure_data.user_failure_data.metadata["symbl/job"].value["status"] in ("scheduled", "in_progress")
+        assert failure.step_failure_data.user_failure_data.metadata["symbl/job"].value["status"] in (
+            "scheduled",
+            "in_progress",
+        )
 
 
 def test_bad_options_and_a_recording_gone_from_storage_fail_before_submitting(

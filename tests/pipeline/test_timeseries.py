@@ -16,9 +16,9 @@ from symbl_dagster.plots import render_sentiment_plot, write_sentiment_plot
 from symbl_dagster.speakers import (
     SpeakerDirectoryError,
     SpeakerEntry,
+    load_directory_file,
     member_updates,
     parse_speaker_directory,
-    load_directory_file,
 )
 from symbl_dagster.timeseries import (
     CONVERSATION_COLUMNS,
@@ -146,7 +146,14 @@ def test_one_speaker_and_all_nan_polarity() -> None:
     assert series["polarity_rolling_mean"].tolist() == pytest.approx([0.4, 0.5])
     summary = speaker_summary(messages_frame(one))
     assert summary.to_dict("records") == [
-        {"speaker_id": "s", "speaker_name": "Solo", "messages": 2, "talk_time_s": 4.0, "talk_share": 1.0, "mean_polarity": pytest.approx(0.5)}
+        {
+            "speaker_id": "s",
+            "speaker_name": "Solo",
+            "messages": 2,
+            "talk_time_s": 4.0,
+            "talk_share": 1.0,
+            "mean_polarity": pytest.approx(0.5),
+        }
     ]
 
     unscored = [msg("n1", "s", "Solo", 0.0, 1.0, None), msg("n2", "s", "Solo", 1.0, 1.0, float("nan"))]
@@ -205,7 +212,9 @@ def test_plot_is_a_png_for_data_and_for_an_empty_conversation(tmp_path) -> None:
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.size == (1000, 450)
 
-    path = write_sentiment_plot(speaker_timeseries(messages_frame([])), tmp_path / "plots" / "empty.png", title="empty", window_s=30)
+    path = write_sentiment_plot(
+        speaker_timeseries(messages_frame([])), tmp_path / "plots" / "empty.png", title="empty", window_s=30
+    )
     assert Image.open(path).format == "PNG"
     assert not list((tmp_path / "plots").glob("*.partial"))
 
@@ -222,7 +231,10 @@ def test_speaker_directory_parsing_and_updates() -> None:
     assert directory == {"Speaker 1": SpeakerEntry("Alice", "alice@example.com"), "Speaker 2": SpeakerEntry("Bob")}
     members = [Member("id1", "Speaker 1"), Member("id2", "Speaker 2"), Member("id3", "Speaker 3")]
     updates = member_updates(members, directory)
-    assert [(u.member_id, u.name, u.email) for u in updates] == [("id1", "Alice", "alice@example.com"), ("id2", "Bob", None)]
+    assert [(u.member_id, u.name, u.email) for u in updates] == [
+        ("id1", "Alice", "alice@example.com"),
+        ("id2", "Bob", None),
+    ]
     # Applied already: nothing to do.
     assert member_updates([Member("id1", "Alice", "alice@example.com"), Member("id2", "Bob")], directory) == []
     # Keys may also be member ids.

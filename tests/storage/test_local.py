@@ -242,9 +242,8 @@ def test_reading_a_recording_streams_its_current_version(folder: Path):
     path.unlink()
     with pytest.raises(RecordingNotFoundError, match="is gone"):
         storage.get_recording("call.wav")
-    with pytest.raises(RecordingNotFoundError):
-        with storage.open_recording(recording):
-            pass
+    with pytest.raises(RecordingNotFoundError), storage.open_recording(recording):
+        pass
 
 
 @pytest.mark.parametrize("key", ["../secret.wav", "/etc/x.wav", "a//b.wav", ".hidden.wav", "notes.txt"])

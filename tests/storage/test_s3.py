@@ -165,10 +165,12 @@ def test_a_completed_upload_with_an_old_last_modified_is_still_found(s3_client, 
     assert list(state["u"].values()) == [key]
     # Complete it, then pretend two passes went by and pushed the threshold past its LastModified.
     s3_client.complete_multipart_upload(
-        Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload["UploadId"],
         MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
     )
-    state["t"] = (time.time_ns() + 3600 * 10**9)
+    state["t"] = time.time_ns() + 3600 * 10**9
     result = scan(storage, json.dumps(state))
     assert keys_of(result) == ["slow.wav"]
     assert "u" not in json.loads(result.cursor)
@@ -186,9 +188,8 @@ def test_deleted_objects_are_not_resubmitted(s3_client, s3_resource, bucket: str
     assert driver.tick() == []
     with pytest.raises(RecordingNotFoundError, match="is gone"):
         storage.get_recording("gone.wav")
-    with pytest.raises(RecordingNotFoundError):
-        with storage.open_recording(recording):
-            pass
+    with pytest.raises(RecordingNotFoundError), storage.open_recording(recording):
+        pass
 
 
 def test_restarted_sensor_resumes_mid_pass_from_its_stored_cursor(
@@ -235,16 +236,15 @@ def test_reading_presigning_and_uploading(s3_client, s3_resource, bucket: str):
     assert storage_for(s3_resource, bucket, submit_via="upload").download_url(recording) is None
 
     put(s3_client, bucket, "calls/100% real.wav", b"new audio")
-    with pytest.raises(RecordingChangedError):
-        with storage.open_recording(recording):
-            pass
+    with pytest.raises(RecordingChangedError), storage.open_recording(recording):
+        pass
     with pytest.raises(RecordingChangedError):
         storage.download_url(recording)
 
 
 def test_unreachable_bucket_fails_clearly(s3_resource):
     storage = storage_for(s3_resource, "no-such-bucket-here")
-    with pytest.raises(RecordingStorageError, match="s3://no-such-bucket-here/calls/.*NoSuchBucket"):
+    with pytest.raises(RecordingStorageError, match=r"s3://no-such-bucket-here/calls/.*NoSuchBucket"):
         scan(storage, None)
 
 
@@ -263,9 +263,7 @@ def queue_url(s3_client, sqs_client, bucket: str) -> str:
 
 
 def event_storage(s3_resource, moto_endpoint: str, bucket: str, queue_url: str, **options) -> S3RecordingStorage:
-    return storage_for(
-        s3_resource, bucket, sqs_queue_url=queue_url, sqs_endpoint_url=moto_endpoint, **options
-    )
+    return storage_for(s3_resource, bucket, sqs_queue_url=queue_url, sqs_endpoint_url=moto_endpoint, **options)
 
 
 def queued(sqs_client, queue_url: str) -> tuple[int, int]:

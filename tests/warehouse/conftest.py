@@ -13,10 +13,12 @@ import sqlalchemy as sa
 from symbl_dagster.warehouse import Warehouse
 
 START = pd.Timestamp("2024-05-01T10:00:00", tz="Europe/Paris")
-AWKWARD_TEXTS = ["tab\there", "new\nline\r\n", 'quote " \' and back\\slash \\N', "Zoë 日本語 🎙", "", "plain words"]
+AWKWARD_TEXTS = ["tab\there", "new\nline\r\n", "quote \" ' and back\\slash \\N", "Zoë 日本語 🎙", "", "plain words"]
 
 
-def make_frames(conversation_id: str = "conv-1", n_messages: int = 6, speaker_name: str = "Bob") -> dict[str, pd.DataFrame]:
+def make_frames(
+    conversation_id: str = "conv-1", n_messages: int = 6, speaker_name: str = "Bob"
+) -> dict[str, pd.DataFrame]:
     """One recording's four frames, covering NULLs, unicode, escapes, and tz-aware times in a non-UTC zone."""
     offsets = np.arange(n_messages) * 2.5
     speakers = np.where(np.arange(n_messages) % 2 == 0, "spk-1", "spk-2")
@@ -38,7 +40,9 @@ def make_frames(conversation_id: str = "conv-1", n_messages: int = 6, speaker_na
             "sentiment_label": [None if np.isnan(p) else ("positive" if p > 0 else "negative") for p in polarity],
         }
     )
-    timeseries = messages[["conversation_id", "speaker_id", "speaker_name", "message_id", "time_offset_s", "polarity"]].copy()
+    timeseries = messages[
+        ["conversation_id", "speaker_id", "speaker_name", "message_id", "time_offset_s", "polarity"]
+    ].copy()
     timeseries["polarity_rolling_mean"] = timeseries.groupby("speaker_id")["polarity"].transform(
         lambda s: s.rolling(2, min_periods=1).mean()
     )
@@ -73,7 +77,7 @@ def make_frames(conversation_id: str = "conv-1", n_messages: int = 6, speaker_na
 
 
 def drop_schema(warehouse: Warehouse) -> None:
-    with warehouse._engine.begin() as connection:  # noqa: SLF001 - test cleanup of the test's own schema
+    with warehouse._engine.begin() as connection:
         connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{warehouse.schema}" CASCADE'))
     warehouse.dispose()
 

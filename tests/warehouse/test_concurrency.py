@@ -42,7 +42,10 @@ def assert_exactly_one_copy(warehouse: Warehouse, recording_key: str, candidates
         loaded_by |= set(frame["conversation_id"])
     assert len(loaded_by) == 1 and loaded_by <= candidates, loaded_by
     assert warehouse.row_counts(recording_key) == {
-        "symbl_conversations": 1, "symbl_members": 2, "symbl_messages": N_MESSAGES, "symbl_speaker_timeseries": N_MESSAGES,
+        "symbl_conversations": 1,
+        "symbl_members": 2,
+        "symbl_messages": N_MESSAGES,
+        "symbl_speaker_timeseries": N_MESSAGES,
     }
 
 
@@ -57,6 +60,7 @@ def test_first_use_and_different_recordings_from_many_threads(backend, frames_fo
             for _ in range(2):
                 warehouse.replace_recording(f"rec-{i}.wav", frames[i])
             warehouse.dispose()
+
         return work
 
     run_at_once([load(i) for i in range(4)])
@@ -93,7 +97,8 @@ def test_separate_processes_on_postgresql(postgres_url, pg_schema, frames_for):
         ("contested.wav", frames_for("contender-2", n_messages=N_MESSAGES)),
     ]
     processes = [
-        context.Process(target=_process_worker, args=(postgres_url, pg_schema, key, frames, barrier)) for key, frames in jobs
+        context.Process(target=_process_worker, args=(postgres_url, pg_schema, key, frames, barrier))
+        for key, frames in jobs
     ]
     for process in processes:
         process.start()

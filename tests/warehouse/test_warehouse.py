@@ -58,7 +58,7 @@ def test_round_trip_preserves_types_nulls_and_awkward_text(warehouse, frames_for
     assert str(messages["start_time"].dtype) == "datetime64[us, UTC]"
     assert messages["start_time"].iloc[0] == pd.Timestamp("2024-05-01T08:00:00Z")  # 10:00 Paris summer time
     assert messages["polarity"].isna().sum() == 4
-    assert set(messages["text"]) >= {"tab\there", "new\nline\r\n", 'quote " \' and back\\slash \\N', "Zoë 日本語 🎙", ""}
+    assert set(messages["text"]) >= {"tab\there", "new\nline\r\n", "quote \" ' and back\\slash \\N", "Zoë 日本語 🎙", ""}
     members = warehouse.read_table("symbl_members")
     assert members["email"].isna().tolist() == [False, True]
     conversations = warehouse.read_table("symbl_conversations")
@@ -99,7 +99,10 @@ def test_reload_replaces_only_that_recording(warehouse, frames_for):
     warehouse.replace_recording("a.wav", replacement)  # idempotent: never duplicates
 
     assert warehouse.row_counts("a.wav") == {
-        "symbl_conversations": 1, "symbl_members": 2, "symbl_messages": 3, "symbl_speaker_timeseries": 3,
+        "symbl_conversations": 1,
+        "symbl_members": 2,
+        "symbl_messages": 3,
+        "symbl_speaker_timeseries": 3,
     }
     assert_round_trip(warehouse, replacement, "a.wav")
     assert_round_trip(warehouse, frames_for("conv-b", n_messages=5), "b.wav")
@@ -110,10 +113,15 @@ def test_only_the_given_tables_are_replaced_and_an_empty_frame_clears_one(wareho
     frames = frames_for(n_messages=6)
     warehouse.replace_recording("a.wav", frames)
     empty_members = frames["symbl_members"].iloc[0:0]
-    written = warehouse.replace_recording("a.wav", {"symbl_messages": frames["symbl_messages"].head(2), "symbl_members": empty_members})
+    written = warehouse.replace_recording(
+        "a.wav", {"symbl_messages": frames["symbl_messages"].head(2), "symbl_members": empty_members}
+    )
     assert written == {"symbl_messages": 2, "symbl_members": 0}
     assert warehouse.row_counts("a.wav") == {
-        "symbl_conversations": 1, "symbl_members": 0, "symbl_messages": 2, "symbl_speaker_timeseries": 6,
+        "symbl_conversations": 1,
+        "symbl_members": 0,
+        "symbl_messages": 2,
+        "symbl_speaker_timeseries": 6,
     }
 
 
@@ -121,7 +129,7 @@ def _install_failing_trigger(warehouse: Warehouse) -> None:
     """A real database error on the LAST table written, after the other tables were already replaced."""
     table = warehouse.tables["symbl_speaker_timeseries"]
     name = table.fullname if warehouse.schema is None else f'"{warehouse.schema}"."{table.name}"'
-    with warehouse._engine.begin() as connection:  # noqa: SLF001 - the test's own database
+    with warehouse._engine.begin() as connection:
         if warehouse.dialect_name == "sqlite":
             connection.exec_driver_sql(
                 f"CREATE TRIGGER explode BEFORE INSERT ON {name} WHEN NEW.speaker_name = 'boom' "
@@ -162,7 +170,9 @@ def test_bad_third_frame_changes_nothing(warehouse, frames_for):
     bad = frames_for("conv-a", n_messages=9)
     bad["symbl_messages"]["polarity"] = bad["symbl_messages"]["polarity"].astype(object)
     bad["symbl_messages"].loc[4, "polarity"] = "very positive"
-    with pytest.raises(FrameValidationError, match=r"symbl_messages\.polarity: expected a number, got row 4: 'very positive'"):
+    with pytest.raises(
+        FrameValidationError, match=r"symbl_messages\.polarity: expected a number, got row 4: 'very positive'"
+    ):
         warehouse.replace_recording("a.wav", bad)  # conversations and members come first and are valid
     assert_round_trip(warehouse, original, "a.wav")
 
@@ -179,6 +189,7 @@ def _mutations():
             if dtype:
                 frames[table][column] = frames[table][column].astype(dtype)
             frames[table].loc[1 if len(frames[table]) > 1 else 0, column] = value
+
         return mutate
 
     def replace_column(table, column, values):
@@ -188,14 +199,35 @@ def _mutations():
         "missing column": (drop("symbl_messages", "polarity"), r"symbl_messages: missing columns \['polarity'\]"),
         "unexpected column": (add("symbl_members", "phone", "123"), r"symbl_members: unexpected columns \['phone'\]"),
         "recording_key given": (add("symbl_members", "recording_key", "x"), "recording_key is added by the loader"),
-        "number in a text column": (set_value("symbl_messages", "speaker_id", 7, object), r"symbl_messages\.speaker_id: expected text, got row 1: 7 \(int\)"),
-        "naive timestamps": (replace_column("symbl_messages", "start_time", lambda f: f["start_time"].dt.tz_localize(None)), r"symbl_messages\.start_time: naive timestamps"),
-        "naive datetime object": (set_value("symbl_conversations", "loaded_at", pd.Timestamp("2024-01-01").to_pydatetime(), object), r"symbl_conversations\.loaded_at: expected timezone-aware timestamps"),
-        "string timestamp": (set_value("symbl_messages", "end_time", "2024-01-01T00:00:00Z", object), r"symbl_messages\.end_time: expected timezone-aware"),
-        "boolean polarity": (replace_column("symbl_speaker_timeseries", "polarity", lambda f: f["polarity"] > 0), r"symbl_speaker_timeseries\.polarity: expected a number"),
-        "fractional count": (set_value("symbl_conversations", "message_count", 2.5, float), r"symbl_conversations\.message_count: expected an integer"),
+        "number in a text column": (
+            set_value("symbl_messages", "speaker_id", 7, object),
+            r"symbl_messages\.speaker_id: expected text, got row 1: 7 \(int\)",
+        ),
+        "naive timestamps": (
+            replace_column("symbl_messages", "start_time", lambda f: f["start_time"].dt.tz_localize(None)),
+            r"symbl_messages\.start_time: naive timestamps",
+        ),
+        "naive datetime object": (
+            set_value("symbl_conversations", "loaded_at", pd.Timestamp("2024-01-01").to_pydatetime(), object),
+            r"symbl_conversations\.loaded_at: expected timezone-aware timestamps",
+        ),
+        "string timestamp": (
+            set_value("symbl_messages", "end_time", "2024-01-01T00:00:00Z", object),
+            r"symbl_messages\.end_time: expected timezone-aware",
+        ),
+        "boolean polarity": (
+            replace_column("symbl_speaker_timeseries", "polarity", lambda f: f["polarity"] > 0),
+            r"symbl_speaker_timeseries\.polarity: expected a number",
+        ),
+        "fractional count": (
+            set_value("symbl_conversations", "message_count", 2.5, float),
+            r"symbl_conversations\.message_count: expected an integer",
+        ),
         "NUL in text": (set_value("symbl_messages", "text", "a\x00b"), r"symbl_messages\.text: text contains a NUL"),
-        "NULL id": (set_value("symbl_members", "member_id", None), r"symbl_members\.member_id: 1 missing value\(s\), first at row 1; NULL is not allowed"),
+        "NULL id": (
+            set_value("symbl_members", "member_id", None),
+            r"symbl_members\.member_id: 1 missing value\(s\), first at row 1; NULL is not allowed",
+        ),
     }
 
 
@@ -228,7 +260,11 @@ def test_every_problem_is_reported_at_once(sqlite_url, frames_for):
     [
         ("", {}, "recording_key must be a non-empty string"),
         ("a.wav", {"symbl_topics": pd.DataFrame()}, r"unknown table\(s\) \['symbl_topics'\]"),
-        ("a.wav", {"symbl_members": [{"conversation_id": "c"}]}, "symbl_members: expected a pandas DataFrame, got list"),
+        (
+            "a.wav",
+            {"symbl_members": [{"conversation_id": "c"}]},
+            "symbl_members: expected a pandas DataFrame, got list",
+        ),
     ],
 )
 def test_bad_arguments(recording_key, frames, message, sqlite_url):
@@ -254,7 +290,7 @@ def test_object_columns_and_nullable_dtypes_are_accepted(sqlite_url, frames_for)
 def test_table_prefix_and_bad_prefixes(sqlite_url, frames_for):
     warehouse = Warehouse(sqlite_url, table_prefix="staging_")
     warehouse.replace_recording("a.wav", frames_for())
-    assert set(sa.inspect(warehouse._engine).get_table_names()) == {f"staging_{name}" for name in TABLE_COLUMNS}  # noqa: SLF001
+    assert set(sa.inspect(warehouse._engine).get_table_names()) == {f"staging_{name}" for name in TABLE_COLUMNS}
     for bad in ("Staging", "x; drop table y", "p" * 21):
         with pytest.raises(ValueError, match="table_prefix"):
             Warehouse(sqlite_url, table_prefix=bad)
@@ -264,7 +300,7 @@ def test_table_prefix_and_bad_prefixes(sqlite_url, frames_for):
 
 def test_tables_are_indexed_on_recording_and_conversation(warehouse, frames_for):
     warehouse.replace_recording("a.wav", frames_for())
-    inspector = sa.inspect(warehouse._engine)  # noqa: SLF001
+    inspector = sa.inspect(warehouse._engine)
     for table in warehouse.tables.values():
         indexed = [tuple(ix["column_names"]) for ix in inspector.get_indexes(table.name, schema=warehouse.schema)]
         assert indexed == [("recording_key", "conversation_id")]

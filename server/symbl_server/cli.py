@@ -1,0 +1,179 @@
+"""`symbl-server` (also `symbl-dagster serve`): run the Symbl-compatible server in the foreground until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from symbl_server.server import LocalSymblServer
+from symbl_server.settings import FaultSettings, ServerSettings
+
+DEFAULT_DATA_DIR = ".symbl_local"
+
+
+def configure_serve_parser(parser: argparse.ArgumentParser) -> None:
+    defaults = ServerSettings()
+    faults = FaultSettings()
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind; anything but loopback is warned about (default: %(default)s)",
+    )
+    parser.add_argument("--port", type=int, default=8765, help="TCP port (0 picks a free one) (default: %(default)s)")
+    parser.add_argument("--app-id", help="app id clients must present (default: $SYMBL_APP_ID)")
+    parser.add_argument(
+        "--app-secret", help="app secret clients must present (default: $SYMBL_APP_SECRET; never printed)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        help="where conversations, jobs and uploads are kept (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--token-lifetime",
+        type=int,
+        default=defaults.token_lifetime_s,
+        help="access token lifetime, seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-concurrent-jobs",
+        type=int,
+        default=defaults.max_concurrent_jobs,
+        help="jobs in flight before 429 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=defaults.workers, help="jobs processed at the same time (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--allow-file-urls",
+        action="store_true",
+        help="let the URL endpoints read file:// URLs from this machine (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--job-delay",
+        type=float,
+        default=defaults.job_delay_s,
+        help="minimum seconds a job stays scheduled/in progress (default: %(default)s)",
+    )
+    group = parser.add_argument_group("fault injection (for testing clients; deterministic for a seed)")
+    group.add_argument(
+        "--fault-seed", type=int, default=faults.seed, help="seed of the fault draws (default: %(default)s)"
+    )
+    group.add_argument(
+        "--fault-error-rate",
+        type=float,
+        default=faults.error_rate,
+        help="share of requests answered 500 (default: %(default)s)",
+    )
+    group.add_argument(
+        "--fault-drop-rate",
+        type=float,
+        default=faults.drop_rate,
+        help="share of connections closed without a response (default: %(default)s)",
+    )
+    group.add_argument(
+        "--fault-lost-response-rate",
+        type=float,
+        default=faults.lost_response_rate,
+        help="share of requests handled, then closed without a response (default: %(default)s)",
+    )
+    group.add_argument(
+        "--fault-latency",
+        type=float,
+        default=faults.latency_s,
+        help="seconds added to each request (default: %(default)s)",
+    )
+    group.add_argument(
+        "--fault-job-failure-rate",
+        type=float,
+        default=faults.job_failure_rate,
+        help="share of jobs forced to fail (default: %(default)s)",
+    )
+    group.add_argument(
+        "--fault-path",
+        action="append",
+        default=[],
+        help="path prefix the request faults apply to (repeatable; default: every path except /oauth2)",
+    )
+    parser.set_defaults(handler=run_serve)
+
+
+def settings_from_args(args: argparse.Namespace) -> ServerSettings:
+    """Raises ValueError with a readable message for out-of-range values."""
+    return ServerSettings(
+        token_lifetime_s=args.token_lifetime,
+        max_concurrent_jobs=args.max_concurrent_jobs,
+        workers=args.workers,
+        allow_file_urls=args.allow_file_urls,
+        job_delay_s=args.job_delay,
+        faults=FaultSettings(
+            seed=args.fault_seed,
+            error_rate=args.fault_error_rate,
+            drop_rate=args.fault_drop_rate,
+            lost_response_rate=args.fault_lost_response_rate,
+            latency_s=args.fault_latency,
+            job_failure_rate=args.fault_job_failure_rate,
+            paths=tuple(args.fault_path),
+        ),
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.app_id = args.app_id or os.environ.get("SYMBL_APP_ID")
+    args.app_secret = args.app_secret or os.environ.get("SYMBL_APP_SECRET")
+    if not args.app_id or not args.app_secret:
+        print("error: --app-id and --app-secret (or SYMBL_APP_ID / SYMBL_APP_SECRET) are required", file=sys.stderr)
+        return 2
+    try:
+        settings = settings_from_args(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not _is_loopback(args.host):
+        print(
+            f"WARNING: binding {args.host}, not loopback: anyone who can reach this machine can use the API. "
+            "This server is meant for local development and tests.",
+            file=sys.stderr,
+        )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        server = LocalSymblServer(args.app_id, args.app_secret, args.data_dir, settings, host=args.host, port=args.port)
+        server.start()
+    except OSError as error:
+        print(f"error: cannot serve on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    print(f"Symbl-compatible API serving on {server.base_url} (data in {args.data_dir}); Ctrl-C stops it", flush=True)
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``symbl-server`` console script and ``python -m symbl_server``."""
+    parser = argparse.ArgumentParser(
+        prog="symbl-server",
+        description="Serve Symbl's REST API with an offline speech engine.",
+    )
+    configure_serve_parser(parser)
+    args = parser.parse_args(argv)
+    return int(args.handler(args) or 0)

@@ -1,0 +1,130 @@
+"""Decoding every supported container to 16 kHz, and a clear AudioError for everything that is not usable audio."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from engine_testkit import recording, tone
+
+from symbl_server.engine import AudioError, EngineOptions, transcribe
+from symbl_server.engine.decode import SAMPLE_RATE, decode_audio
+
+
+def dominant_hz(samples: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(samples))
+    return float(np.argmax(spectrum) * SAMPLE_RATE / len(samples))
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".mp3", ".ogg", ".m4a"])
+def test_each_format_decodes_to_16k_mono_and_per_channel(write_clip, suffix: str) -> None:
+    stereo = np.stack([tone(300, 2.0), tone(700, 2.0)])
+    path = write_clip(f"clip{suffix}", stereo)
+
+    mono = decode_audio(path, max_duration_s=60)
+    per_channel = decode_audio(path, max_duration_s=60, keep_channels=True)
+
+    assert mono.samples.dtype == np.float32 and mono.samples.shape[0] == 1
+    assert mono.duration_s == pytest.approx(2.0, abs=0.15)  # AAC and MP3 priming add a frame or two
+    assert mono.source_channels == per_channel.source_channels == 2
+    assert per_channel.samples.shape[0] == 2
+    assert dominant_hz(per_channel.samples[0]) == pytest.approx(300, abs=10)
+    assert dominant_hz(per_channel.samples[1]) == pytest.approx(700, abs=10)
+
+
+def test_audio_track_of_a_video_file_is_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "meeting.mp4"
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("mpeg4", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
+        for index in range(20):
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), index * 10, dtype=np.uint8), format="rgb24")
+            picture.pts = index
+            container.mux(video.encode(picture))
+        samples = tone(440, 2.0)
+        for start in range(0, len(samples), 1024):
+            frame = av.AudioFrame.from_ndarray(samples[None, start : start + 1024], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = SAMPLE_RATE, start
+            container.mux(audio.encode(frame))
+        container.mux(video.encode(None))
+        container.mux(audio.encode(None))
+
+    decoded = decode_audio(path, max_duration_s=60)
+
+    assert decoded.duration_s == pytest.approx(2.0, abs=0.15)
+    assert dominant_hz(decoded.samples[0]) == pytest.approx(440, abs=10)
+
+
+def test_video_without_audio_track_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "silent-film.mp4"
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("mpeg4", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        for index in range(5):
+            picture = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), dtype=np.uint8), format="rgb24")
+            picture.pts = index
+            container.mux(video.encode(picture))
+        container.mux(video.encode(None))
+
+    with pytest.raises(AudioError, match="no audio track"):
+        decode_audio(path, max_duration_s=60)
+
+
+def committed_wav_bytes() -> bytes:
+    return recording("support_call").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"Hello, this is a text file and not a recording.\n" * 20, "not a recognised audio"),
+        (np.random.default_rng(1).bytes(64_000), "not a recognised audio"),
+        (
+            committed_wav_bytes()[: len(committed_wav_bytes()) // 2],
+            r"truncated: its header promises 54\.2 s .* only 27\.1 s",
+        ),
+    ],
+    ids=["empty", "text", "random-bytes", "truncated-wav"],
+)
+def test_unusable_input_raises_audio_error_with_reason(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "upload.wav"
+    path.write_bytes(content)
+
+    with pytest.raises(AudioError, match=message):
+        transcribe(path, EngineOptions())
+
+
+def test_truncated_flac_is_rejected(write_clip) -> None:
+    path = write_clip("cut.flac", tone(440, 3.0)[None])
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    with pytest.raises(AudioError, match=r"truncated: its header promises 3\.0 s"):
+        decode_audio(path, max_duration_s=60)
+
+
+def test_missing_file_is_an_audio_error(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match="cannot be read"):
+        decode_audio(tmp_path / "gone.wav", max_duration_s=60)
+
+
+def test_recording_over_the_limit_is_rejected_from_its_container_duration() -> None:
+    with pytest.raises(AudioError, match=r"recording is 56\.\d s long; the limit is 30\.0 s"):
+        transcribe(recording("sales_call"), EngineOptions(max_duration_s=30))
+
+
+def test_five_hour_wav_header_is_rejected_before_decoding(tmp_path: Path) -> None:
+    """A header promising 5 h of 16 kHz audio fails on the header alone (the body holds only 1 s)."""
+    byte_rate = SAMPLE_RATE * 2
+    declared = 5 * 3600 * byte_rate
+    fmt = struct.pack("<HHIIHH", 1, 1, SAMPLE_RATE, byte_rate, 2, 16)
+    header = b"RIFF" + struct.pack("<I", 36 + declared) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
+    path = tmp_path / "five-hours.wav"
+    path.write_bytes(header + b"data" + struct.pack("<I", declared) + bytes(byte_rate))
+
+    with pytest.raises(AudioError, match=r"recording is 5\.00 h long; the limit is 4\.00 h"):
+        transcribe(path, EngineOptions())

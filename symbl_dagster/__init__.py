@@ -11,9 +11,10 @@ from symbl_dagster.errors import SymblError
 
 if TYPE_CHECKING:
     from symbl_dagster.assets import build_symbl_assets
+    from symbl_dagster.keys import PipelineKeys
     from symbl_dagster.pipeline import build_definitions
     from symbl_dagster.resource import SymblResource
-    from symbl_dagster.sensors import build_recordings_sensor
+    from symbl_dagster.sensors import build_pipeline_sensor, build_recordings_sensor
     from symbl_dagster.storage import LocalRecordingStorage, S3RecordingStorage
     from symbl_dagster.warehouse import WarehouseResource
 
@@ -21,12 +22,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LocalRecordingStorage",
+    "PipelineKeys",
     "S3RecordingStorage",
     "SymblClient",
     "SymblError",
     "SymblResource",
     "WarehouseResource",
     "build_definitions",
+    "build_pipeline_sensor",
     "build_recordings_sensor",
     "build_symbl_assets",
 ]
@@ -35,7 +38,9 @@ _LAZY_MODULE_OF = {
     "build_symbl_assets": "symbl_dagster.assets",
     "build_definitions": "symbl_dagster.pipeline",
     "SymblResource": "symbl_dagster.resource",
+    "build_pipeline_sensor": "symbl_dagster.sensors",
     "build_recordings_sensor": "symbl_dagster.sensors",
+    "PipelineKeys": "symbl_dagster.keys",
     "LocalRecordingStorage": "symbl_dagster.storage",
     "S3RecordingStorage": "symbl_dagster.storage",
     "WarehouseResource": "symbl_dagster.warehouse",

@@ -1,7 +1,7 @@
-"""Asset checks of the recording pipeline, computed from the frames an asset has in hand.
+"""Asset checks of the recording pipeline, computed from the frames the load step has in hand.
 
-They run inside the asset that produces the data (``check_specs``), so each partition's materialization
-carries its own verdict without loading anything again.
+They run inside the step that produces the data (``check_specs``). A batch evaluates each check once: the result
+passes when every recording of the batch passed, and its metadata names the recordings that did not.
 """
 
 from __future__ import annotations
@@ -11,31 +11,39 @@ from collections.abc import Mapping
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 
-MESSAGES = AssetKey("symbl_messages")
-TIMESERIES = AssetKey("speaker_sentiment_timeseries")
-
-CHECK_EVERY_MESSAGE_HAS_SPEAKER = "every_message_has_a_speaker"
-CHECK_POLARITY_IN_RANGE = "polarity_in_range"
-CHECK_WAREHOUSE_ROW_COUNTS = "warehouse_row_counts_match"
-
-MESSAGE_CHECK_SPECS = [
-    AssetCheckSpec(CHECK_EVERY_MESSAGE_HAS_SPEAKER, asset=MESSAGES, description="Diarization labelled every message."),
-    AssetCheckSpec(CHECK_POLARITY_IN_RANGE, asset=MESSAGES, description="Every polarity score is within [-1, 1]."),
-]
-TIMESERIES_CHECK_SPECS = [
-    AssetCheckSpec(
-        CHECK_WAREHOUSE_ROW_COUNTS,
-        asset=TIMESERIES,
-        description="The warehouse holds exactly the rows this run computed for the recording.",
-    )
-]
+from symbl_dagster.keys import (
+    CHECK_EVERY_MESSAGE_HAS_SPEAKER,
+    CHECK_POLARITY_IN_RANGE,
+    CHECK_WAREHOUSE_ROW_COUNTS,
+    DEFAULT_KEYS,
+    PipelineKeys,
+)
 
 
-def check_every_message_has_speaker(messages: pd.DataFrame) -> AssetCheckResult:
+def check_specs(keys: PipelineKeys) -> list[AssetCheckSpec]:
+    """The checks of one pipeline's loaded assets."""
+    return [
+        AssetCheckSpec(
+            CHECK_EVERY_MESSAGE_HAS_SPEAKER, asset=keys.messages, description="Diarization labelled every message."
+        ),
+        AssetCheckSpec(
+            CHECK_POLARITY_IN_RANGE, asset=keys.messages, description="Every polarity score is within [-1, 1]."
+        ),
+        AssetCheckSpec(
+            CHECK_WAREHOUSE_ROW_COUNTS,
+            asset=keys.timeseries,
+            description="The warehouse holds exactly the rows this run computed for the recording.",
+        ),
+    ]
+
+
+def check_every_message_has_speaker(
+    messages: pd.DataFrame, asset_key: AssetKey = DEFAULT_KEYS.messages
+) -> AssetCheckResult:
     missing = messages[messages["speaker_id"].isna() | messages["speaker_name"].isna()]
     return AssetCheckResult(
         check_name=CHECK_EVERY_MESSAGE_HAS_SPEAKER,
-        asset_key=MESSAGES,
+        asset_key=asset_key,
         passed=missing.empty,
         severity=AssetCheckSeverity.ERROR,
         metadata={
@@ -46,12 +54,12 @@ def check_every_message_has_speaker(messages: pd.DataFrame) -> AssetCheckResult:
     )
 
 
-def check_polarity_in_range(messages: pd.DataFrame) -> AssetCheckResult:
+def check_polarity_in_range(messages: pd.DataFrame, asset_key: AssetKey = DEFAULT_KEYS.messages) -> AssetCheckResult:
     scored = messages["polarity"].dropna()
     outside = messages.loc[scored[(scored < -1) | (scored > 1)].index]
     return AssetCheckResult(
         check_name=CHECK_POLARITY_IN_RANGE,
-        asset_key=MESSAGES,
+        asset_key=asset_key,
         passed=outside.empty,
         severity=AssetCheckSeverity.ERROR,
         metadata={
@@ -64,7 +72,10 @@ def check_polarity_in_range(messages: pd.DataFrame) -> AssetCheckResult:
 
 
 def check_warehouse_row_counts(
-    frames: Mapping[str, pd.DataFrame], loaded: Mapping[str, int], stored: Mapping[str, int]
+    frames: Mapping[str, pd.DataFrame],
+    loaded: Mapping[str, int],
+    stored: Mapping[str, int],
+    asset_key: AssetKey = DEFAULT_KEYS.timeseries,
 ) -> AssetCheckResult:
     expected = {table: len(frame) for table, frame in frames.items()}
     mismatched = sorted(
@@ -72,7 +83,7 @@ def check_warehouse_row_counts(
     )
     return AssetCheckResult(
         check_name=CHECK_WAREHOUSE_ROW_COUNTS,
-        asset_key=TIMESERIES,
+        asset_key=asset_key,
         passed=not mismatched,
         severity=AssetCheckSeverity.ERROR,
         metadata={
@@ -82,3 +93,42 @@ def check_warehouse_row_counts(
             "mismatched_tables": MetadataValue.json(mismatched),
         },
     )
+
+
+def combine_batch_results(results_by_partition: Mapping[str, list[AssetCheckResult]]) -> list[AssetCheckResult]:
+    """One result per check for a batch of recordings: it passes when every recording passed; its metadata
+    names the recordings that failed and keeps each recording's own figures."""
+    by_check: dict[tuple[AssetKey, str], dict[str, AssetCheckResult]] = {}
+    for partition_key, results in results_by_partition.items():
+        for result in results:
+            if result.asset_key is None or result.check_name is None:
+                raise ValueError("batch check results need an asset key and a check name")
+            by_check.setdefault((result.asset_key, result.check_name), {})[partition_key] = result
+    combined = []
+    for (asset_key, check_name), per_partition in by_check.items():
+        failed = sorted(key for key, result in per_partition.items() if not result.passed)
+        combined.append(
+            AssetCheckResult(
+                check_name=check_name,
+                asset_key=asset_key,
+                passed=not failed,
+                severity=AssetCheckSeverity.ERROR,
+                description=f"{len(failed)} of {len(per_partition)} recording(s) failed: {', '.join(failed)}"
+                if failed
+                else f"all {len(per_partition)} recording(s) passed",
+                metadata={
+                    "recordings_checked": len(per_partition),
+                    "failed_recordings": MetadataValue.json(failed),
+                    "by_recording": MetadataValue.json(
+                        {
+                            key: {
+                                "passed": result.passed,
+                                **{name: value.value for name, value in result.metadata.items()},
+                            }
+                            for key, result in sorted(per_partition.items())
+                        }
+                    ),
+                },
+            )
+        )
+    return combined

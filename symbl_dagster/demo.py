@@ -1,8 +1,9 @@
 """``symbl-dagster demo``: the whole pipeline on real parts, in one command.
 
 Starts the local Symbl-compatible server (or uses ``--symbl-url``), makes a Dagster instance under the output
-folder from the project's ``dagster.yaml``, evaluates the real recordings sensor against it, runs the job it
-targets for every run request, and prints each conversation's per-speaker summary read back from the warehouse.
+folder from the project's ``dagster.yaml``, and plays the daemon's part in this process: ticks of the real
+pipeline sensor submit the recordings in batches and notice completed jobs, the batch runs it requests load
+them, and the demo prints each conversation's per-speaker summary read back from the warehouse.
 Everything persists in the output folder (instance, sensor cursor, server data, warehouse, plots), so running
 the demo again finds nothing new: no new Symbl jobs and no duplicate rows.
 """
@@ -14,9 +15,7 @@ import os
 import secrets
 import shutil
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -27,9 +26,6 @@ DEFAULT_RECORDINGS = EXAMPLES / "recordings"
 DEFAULT_SPEAKERS = EXAMPLES / "speakers.json"  # who "Speaker 1/2" are in the sample calls
 DEFAULT_OUTPUT = Path("demo_output")
 CURSOR_KEY = "symbl-dagster/demo/sensor-cursor"
-RUN_KEY_TAG = "dagster/run_key"
-_MAX_TICKS = 20
-_HEARTBEAT_S = 10.0
 
 
 def configure_demo_parser(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +66,7 @@ def configure_demo_parser(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=1800.0,
         metavar="SECONDS",
-        help="how long to wait for each Symbl job (default: 1800)",
+        help="how long to wait for the Symbl jobs, all together (default: 1800)",
     )
     parser.set_defaults(handler=run_demo)
 
@@ -115,18 +111,12 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         if speakers is not None:
             print(f"Speakers:         {speakers}", file=out)
 
-        requests = _sensor_run_requests(defs, instance, out)
-        requests += _unfinished_partitions(instance, {request.partition_key for request in requests})
-        failed = [
-            request.partition_key
-            for index, request in enumerate(requests, start=1)
-            if not _materialize(defs, instance, request, plots_dir, args.job_timeout, index, len(requests), out)
-        ]
-        if not requests:
-            print("Nothing new: every recording was already processed (no Symbl job submitted).", file=out)
+        failed = _drive(defs, instance, plots_dir, args.job_timeout, out)
         _print_summary(warehouse_url, plots_dir, out)
     if failed:
-        print(f"\n{len(failed)} recording(s) failed: {', '.join(failed)} (run the demo again to retry)", file=out)
+        print(
+            f"\n{len(failed)} recording(s) failed: {', '.join(sorted(failed))} (run the demo again to retry)", file=out
+        )
         return 1
     return 0
 
@@ -197,8 +187,6 @@ def _definitions(base_url: str, recordings_dir: Path, warehouse_url: str, speake
             app_id=EnvVar("SYMBL_APP_ID"),
             app_secret=EnvVar("SYMBL_APP_SECRET"),
             base_url=base_url,
-            poll_initial=0.5,  # sample calls finish in seconds: notice it promptly
-            poll_max=2.0,
         ),
         # The sample recordings are complete files: no need to wait for them to settle.
         recordings=LocalRecordingStorage(directory=str(recordings_dir), settle_seconds=0),
@@ -207,143 +195,101 @@ def _definitions(base_url: str, recordings_dir: Path, warehouse_url: str, speake
     )
 
 
-def _sensor_run_requests(defs: Any, instance: Any, out: TextIO) -> list[Any]:
-    """Tick the real sensor until it has nothing more, keeping its cursor in the instance as the daemon would,
-    and drop run requests whose run key already succeeded."""
-    from symbl_dagster.pipeline import evaluate_sensor_tick
+def _drive(defs: Any, instance: Any, plots_dir: Path, timeout_s: float, out: TextIO) -> set[str]:
+    """Play the daemon's part in this process, as the production deployment does it: sensor ticks submit the
+    recordings in batches and notice completed jobs, and each batch run loads them. Returns the recordings that
+    failed (or were still waiting at ``timeout_s``)."""
+    from symbl_dagster.keys import DEFAULT_KEYS
+    from symbl_dagster.pipeline import run_in_process
 
     storage = instance.run_storage
-    cursor = storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY)
-    requests: dict[str, Any] = {}
-    for _ in range(_MAX_TICKS):
-        run_requests, next_cursor = evaluate_sensor_tick(defs, instance, cursor)
-        for request in run_requests:
-            if request.run_key and not _already_ran(instance, request.run_key):
-                requests[request.run_key] = request
-        if next_cursor is not None and next_cursor != cursor:
-            cursor = next_cursor
-            storage.set_cursor_values({CURSOR_KEY: cursor})
-        if not run_requests:
-            break
-    print(f"Sensor:           {len(requests)} recording(s) to process", file=out)
-    return list(requests.values())
+    cursor = _requeue_unfinished(instance, storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY))
+    started = time.monotonic()
+    ticks = 0
 
+    def on_tick(next_cursor: str | None, requests: list[Any]) -> None:
+        nonlocal ticks
+        ticks += 1
+        if next_cursor is not None:
+            storage.set_cursor_values({CURSOR_KEY: next_cursor})
+        if ticks == 1:
+            submits = [r for r in requests if r.job_name == DEFAULT_KEYS.submit_job]
+            print(f"Sensor:           {_recording_count(instance, submits)} recording(s) to process", file=out)
 
-def _already_ran(instance: Any, run_key: str | None) -> bool:
-    from dagster import DagsterRunStatus, RunsFilter
+    def on_run(request: Any, result: Any) -> None:
+        count = _recording_count(instance, [request])
+        what = {
+            DEFAULT_KEYS.submit_job: "submitted",
+            DEFAULT_KEYS.load_job: "loaded",
+            DEFAULT_KEYS.conversation_job: "recorded",
+        }.get(request.job_name, "ran")
+        verdict = "done" if result.success else "FAILED"
+        print(f"  [{time.monotonic() - started:5.1f} s] {count} recording(s) {what}: {verdict}", file=out, flush=True)
+        for event in result.get_step_failure_events():
+            error = event.step_failure_data.error
+            if error is not None:
+                print(f"    {error.message.strip()}", file=out)
 
-    if not run_key:
-        return False
-    runs = instance.get_runs(
-        filters=RunsFilter(tags={RUN_KEY_TAG: run_key}, statuses=[DagsterRunStatus.SUCCESS]), limit=1
-    )
-    return bool(runs)
-
-
-def _unfinished_partitions(instance: Any, already: set[str]) -> list[Any]:
-    """Known partitions without a successful run (an earlier demo failed or was interrupted): run again. Their
-    submissions reuse any Symbl job that did not fail, so this never duplicates work."""
-    from dagster import DagsterRunStatus, RunRequest, RunsFilter
-
-    from symbl_dagster.partitions import RECORDINGS_PARTITIONS
-    from symbl_dagster.pipeline import JOB_NAME
-
-    retries = []
-    for key in instance.get_dynamic_partitions(RECORDINGS_PARTITIONS.name):
-        if key in already:
-            continue
-        succeeded = instance.get_runs(
-            filters=RunsFilter(job_name=JOB_NAME, tags={"dagster/partition": key}, statuses=[DagsterRunStatus.SUCCESS]),
-            limit=1,
-        )
-        if not succeeded:
-            retries.append(RunRequest(partition_key=key))
-    return retries
-
-
-def _materialize(
-    defs: Any, instance: Any, request: Any, plots_dir: Path, job_timeout: float, index: int, total: int, out: TextIO
-) -> bool:
-    """Run the sensor's target job for one run request in this instance; True when it succeeded."""
-    from symbl_dagster.pipeline import JOB_NAME, SENSOR_NAME
-
-    job = defs.resolve_job_def(JOB_NAME)
-    run_id = str(uuid.uuid4())  # known up front so progress can follow the run's events
-    tags = {**(request.tags or {}), "dagster/sensor_name": SENSOR_NAME}
-    if request.run_key:
-        tags[RUN_KEY_TAG] = request.run_key
-    run_config = {
-        # The demo prints its own progress; the full event log stays in the instance (`dagster dev` shows it).
-        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-        "ops": {
-            "symbl_conversation": {"config": {"timeout_s": job_timeout}},
-            "speaker_sentiment_timeseries": {"config": {"plots_dir": str(plots_dir)}},
+    progress = run_in_process(
+        defs,
+        instance,
+        cursor=cursor,
+        run_config={
+            DEFAULT_KEYS.load_job: {
+                "ops": {DEFAULT_KEYS.named("symbl_load"): {"config": {"plots_dir": str(plots_dir)}}}
+            }
         },
-    }
-    label = f"[{index}/{total}] {request.partition_key}"
-    print(f"\n{label}: run {run_id[:8]}", file=out)
-    result: dict[str, Any] = {}
+        poll_interval_s=0.25,
+        timeout_s=timeout_s,
+        on_tick=on_tick,
+        on_run=on_run,
+    )
+    if not progress.runs:
+        print("Nothing new: every recording was already processed (no Symbl job submitted).", file=out)
+    else:
+        print(f"Pipeline:         {len(progress.runs)} batch run(s) in {time.monotonic() - started:.1f} s", file=out)
+    return _unfinished(instance)
 
-    def execute() -> None:
-        try:
-            result["value"] = job.execute_in_process(
-                instance=instance,
-                partition_key=request.partition_key,
-                run_id=run_id,
-                tags=tags,
-                run_config=run_config,
-                raise_on_error=False,
+
+def _recording_count(instance: Any, requests: list[Any]) -> int:
+    """How many recordings these run requests cover (a batch targets a partition range)."""
+    from symbl_dagster.keys import DEFAULT_KEYS
+
+    order = {key: index for index, key in enumerate(instance.get_dynamic_partitions(DEFAULT_KEYS.partitions_name))}
+    total = 0
+    for request in requests:
+        if request.partition_key is not None:
+            total += 1
+        else:
+            tags = request.tags
+            total += (
+                order[tags["dagster/asset_partition_range_end"]]
+                - order[tags["dagster/asset_partition_range_start"]]
+                + 1
             )
-        except Exception as exc:  # surfaced below; the run's own events hold the details
-            result["error"] = exc
-
-    worker = threading.Thread(target=execute, name=f"demo-run-{run_id[:8]}", daemon=True)
-    worker.start()
-    _follow_progress(instance, run_id, worker, out)
-    worker.join()
-    if "error" in result:
-        print(f"{label}: failed to run: {result['error']}", file=out)
-        return False
-    success = result["value"].success
-    if not success:
-        for event in result["value"].all_events:
-            if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-                print(f"  {event.step_key} failed: {event.step_failure_data.error.message.strip()}", file=out)
-    print(f"{label}: {'done' if success else 'FAILED'}", file=out)
-    return success
+    return total
 
 
-def _follow_progress(instance: Any, run_id: str, worker: threading.Thread, out: TextIO) -> None:
-    """Print each step as it starts and ends (timed from the run's own events), and a heartbeat every 10 s
-    while a step runs long, such as waiting for the Symbl job."""
-    from dagster import DagsterEventType
+def _unfinished(instance: Any) -> set[str]:
+    """Known recordings whose conversation is not in the warehouse yet."""
+    from symbl_dagster.keys import DEFAULT_KEYS
 
-    seen = 0
-    started_at: dict[str, float] = {}
-    last_beat = time.monotonic()
-    while True:
-        alive = worker.is_alive()
-        records = instance.all_logs(run_id)
-        for record in records[seen:]:
-            event = record.dagster_event
-            if event is None or not event.step_key:
-                continue
-            if event.event_type == DagsterEventType.STEP_START:
-                started_at[event.step_key] = record.timestamp
-                print(f"  {event.step_key} ...", file=out, flush=True)
-            elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-                elapsed = record.timestamp - started_at.pop(event.step_key, record.timestamp)
-                verdict = "ok" if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
-                print(f"  {event.step_key} {verdict} ({elapsed:.1f} s)", file=out, flush=True)
-        seen = len(records)
-        if not alive:
-            return
-        if time.monotonic() - last_beat >= _HEARTBEAT_S:
-            for step, started in started_at.items():
-                if time.time() - started >= _HEARTBEAT_S:
-                    print(f"  {step} still running ({time.time() - started:.0f} s)", file=out, flush=True)
-            last_beat = time.monotonic()
-        time.sleep(0.5)
+    known = set(instance.get_dynamic_partitions(DEFAULT_KEYS.partitions_name))
+    return known - set(instance.get_materialized_partitions(DEFAULT_KEYS.timeseries))
+
+
+def _requeue_unfinished(instance: Any, cursor: str | None) -> str | None:
+    """Put recordings that an earlier demo left unfinished (failed or interrupted) back in the sensor's queue.
+    Their submissions reuse any Symbl job that did not fail, so this never duplicates work."""
+    from symbl_dagster.sensors import PipelineCursor
+
+    state = PipelineCursor.from_json(cursor)
+    busy = set(state.pending) | set(state.submitting) | set(state.in_flight)
+    retry = sorted(_unfinished(instance) - busy)
+    if not retry:
+        return cursor
+    state.pending.extend(retry)
+    return state.to_json()
 
 
 def _print_summary(warehouse_url: str, plots_dir: Path, out: TextIO) -> None:

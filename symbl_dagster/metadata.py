@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from dagster import MetadataValue, TableColumn, TableSchema
+
+if TYPE_CHECKING:
+    from symbl_dagster.client import SymblClient, UsageSnapshot
 
 
 def table_metadata(frame: pd.DataFrame) -> dict[str, Any]:
@@ -42,3 +45,8 @@ def _cell(value: Any) -> str:
         text = str(value)
     text = text.replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def usage_metadata(client: SymblClient, before: UsageSnapshot) -> dict[str, Any]:
+    """The API usage since ``before`` (one recording's share of a client the batch and the process share)."""
+    return (client.usage.snapshot() - before).as_metadata()

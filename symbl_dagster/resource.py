@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Any
 
-from dagster import ConfigurableResource, InitResourceContext
-from pydantic import Field, PrivateAttr
+from dagster import ConfigurableResource
+from pydantic import Field
 
 from symbl_dagster.client import DEFAULT_BASE_URL, SymblClient, read_symbl_conf
 from symbl_dagster.errors import SymblConfigurationError
+
+# One client per (base URL, credentials, settings) for the whole process; keyed by a digest, never the secret.
+_CLIENTS: dict[tuple[Any, ...], SymblClient] = {}
+_CLIENTS_LOCK = threading.Lock()
 
 
 class SymblResource(ConfigurableResource):
@@ -52,20 +57,22 @@ class SymblResource(ConfigurableResource):
         default=300.0, description="Refresh the access token this many seconds before it expires."
     )
 
-    _client: SymblClient | None = PrivateAttr(default=None)
-    _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-
     def get_client(self) -> SymblClient:
-        """The resource's client, built on first use and shared by every thread of this resource instance."""
-        with self._client_lock:
-            if self._client is None:
-                self._client = SymblClient(*self._credentials(), self.base_url, **self._client_settings())
-            return self._client
-
-    def teardown_after_execution(self, context: InitResourceContext) -> None:
-        """Close the pooled connections when the run is done (the client would reopen them if used again)."""
-        if self._client is not None:
-            self._client.close()
+        """The process's client for these settings: built on first use, then shared by every step, batch and
+        sensor tick of this process, so one access token serves them all."""
+        app_id, app_secret = self._credentials()
+        settings = self._client_settings()
+        key = (
+            self.base_url,
+            app_id,
+            hashlib.sha256(app_secret.encode()).hexdigest(),
+            tuple(sorted(settings.items())),
+        )
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(key)
+            if client is None:
+                client = _CLIENTS[key] = SymblClient(app_id, app_secret, self.base_url, **settings)
+            return client
 
     def _credentials(self) -> tuple[str, str]:
         if self.app_id and self.app_secret:

@@ -1,25 +1,81 @@
-"""The recordings sensor: every new or changed recording becomes a dynamic partition and one run."""
+"""Sensors over a recordings store.
+
+``build_pipeline_sensor`` drives the whole pipeline in batches, so no run waits on a Symbl job: each tick it
+takes in new submissions, polls every job in flight at once, records each completed conversation as an asset
+event (no run), requests one load run per contiguous range of completed recordings, a failing run for each
+failed job (so its partition shows the job's error), scans the store for new recordings, and hands out
+submission slots so that no more than ``max_jobs_in_flight`` Symbl jobs are ever in flight.
+
+``build_recordings_sensor`` is the plain scanner: one run per new or changed recording.
+"""
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
+    AssetMaterialization,
+    AssetRecordsFilter,
+    DagsterInstance,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     sensor,
 )
 
+from symbl_dagster.client import SymblClient
+from symbl_dagster.errors import SymblError, SymblNotFoundError
+from symbl_dagster.keys import DEFAULT_KEYS, PipelineKeys
+from symbl_dagster.models import Job
 from symbl_dagster.partitions import RECORDINGS_PARTITIONS, RECORDINGS_PARTITIONS_NAME
-from symbl_dagster.storage.base import RecordingStorage
+from symbl_dagster.steps import (
+    META_CONVERSATION_ID,
+    META_JOB_ID,
+    META_RECORDING_URI,
+    META_RECORDING_VERSION,
+    conversation_materialization,
+    latest_metadata,
+)
+from symbl_dagster.storage.base import Recording, RecordingStorage, ScanResult
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 RECORDING_VERSION_TAG = "symbl/recording_version"
 RECORDING_URI_TAG = "symbl/recording_uri"
+RUN_KEY_TAG = "dagster/run_key"
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 SENSOR_TIME_LIMIT_S = 60.0  # Dagster abandons a sensor evaluation after this
+DEFAULT_MAX_JOBS_IN_FLIGHT = 50
+_POLL_THREADS = 8
+_SUBMISSIONS_PER_TICK = 1000
+
+
+def _check_budget(tick_budget_s: float) -> None:
+    if not 0 < tick_budget_s < SENSOR_TIME_LIMIT_S - 5:
+        raise ValueError(f"tick_budget_s must be between 0 and {SENSOR_TIME_LIMIT_S - 5:g} s, got {tick_budget_s}")
+
+
+def _scan(
+    context: SensorEvaluationContext, storage: RecordingStorage, cursor: str | None, deadline: float
+) -> ScanResult:
+    result = storage.scan(cursor, deadline)
+    for skipped_name, reason in result.skipped:
+        context.log.warning(f"Not submitting {skipped_name}: {reason}")
+    return result
+
+
+def _unique(recordings: Iterable[Recording]) -> list[Recording]:
+    return list({recording.run_key: recording for recording in recordings}.values())
 
 
 def build_recordings_sensor(
@@ -38,8 +94,7 @@ def build_recordings_sensor(
     stopped on the next tick. Run keys are ``partition@version``: a rewritten recording runs again, an
     unchanged one never does.
     """
-    if not 0 < tick_budget_s < SENSOR_TIME_LIMIT_S - 5:
-        raise ValueError(f"tick_budget_s must be between 0 and {SENSOR_TIME_LIMIT_S - 5:g} s, got {tick_budget_s}")
+    _check_budget(tick_budget_s)
     if target is not None and job is not None:
         raise ValueError("pass either target or job, not both")
 
@@ -53,10 +108,8 @@ def build_recordings_sensor(
     )
     def recordings_sensor(context: SensorEvaluationContext) -> SensorResult:
         storage: RecordingStorage = getattr(context.resources, storage_key)
-        result = storage.scan(context.cursor, time.monotonic() + tick_budget_s)
-        for skipped_name, reason in result.skipped:
-            context.log.warning(f"Not submitting {skipped_name}: {reason}")
-        recordings = {recording.run_key: recording for recording in result.recordings}.values()
+        result = _scan(context, storage, context.cursor, time.monotonic() + tick_budget_s)
+        recordings = _unique(result.recordings)
         run_requests = [
             RunRequest(
                 run_key=recording.run_key,
@@ -83,3 +136,251 @@ def build_recordings_sensor(
         )
 
     return recordings_sensor
+
+
+# ------------------------------------------------------------------------------------------------ the pipeline
+
+
+@dataclass
+class PipelineCursor:
+    """What the pipeline sensor remembers between ticks (serialized as its cursor).
+
+    ``pending``: recordings waiting for a submission slot, in arrival order. ``submitting``: recording -> run key
+    of the submit run asked for it (its slot is held until the submission shows up or the run ends).
+    ``in_flight``: recording -> its submission's ids (job, conversation, recording version and URI).
+    ``submissions_after``: storage id of the last submission taken in. ``serial`` numbers the tick's requests so
+    that a re-evaluated tick asks for the same run keys (and the daemon launches nothing twice).
+    """
+
+    scan: str | None = None
+    pending: list[str] = field(default_factory=list)
+    submitting: dict[str, str] = field(default_factory=dict)
+    in_flight: dict[str, dict[str, str]] = field(default_factory=dict)
+    submissions_after: int | None = None
+    serial: int = 0
+
+    @classmethod
+    def from_json(cls, text: str | None) -> PipelineCursor:
+        if not text:
+            return cls()
+        try:
+            return cls(**json.loads(text))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"the pipeline sensor's cursor is not one it wrote: {exc}") from exc
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+    @property
+    def jobs_in_flight(self) -> int:
+        return len(self.in_flight) + len(self.submitting)
+
+
+def build_pipeline_sensor(
+    *,
+    jobs: Sequence[UnresolvedAssetJobDefinition],
+    keys: PipelineKeys = DEFAULT_KEYS,
+    max_jobs_in_flight: int = DEFAULT_MAX_JOBS_IN_FLIGHT,
+    minimum_interval_seconds: int = 5,
+    tick_budget_s: float = 40.0,
+    default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+) -> SensorDefinition:
+    """The sensor that drives ``keys``' pipeline: submissions in batches of free slots, completions in bulk.
+
+    ``jobs`` are the submit, conversation and load jobs it requests, named by ``keys``.
+    ``max_jobs_in_flight`` is the Symbl account's concurrent-job limit (50 after an upgrade, 2 on trial
+    accounts). Each tick takes at most ``tick_budget_s`` (well inside Dagster's 60 s limit); what does not fit
+    continues next tick.
+    """
+    _check_budget(tick_budget_s)
+    if max_jobs_in_flight < 1:
+        raise ValueError(f"max_jobs_in_flight must be at least 1, got {max_jobs_in_flight}")
+
+    @sensor(
+        name=keys.sensor,
+        jobs=jobs,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        required_resource_keys={keys.recordings_resource, keys.symbl_resource},
+        description="Turns new recordings into partitions and submits them in batches within the Symbl job "
+        "limit; polls every job in flight at once, records completed conversations and loads them in batches.",
+    )
+    def pipeline_sensor(context: SensorEvaluationContext) -> SensorResult:
+        deadline = time.monotonic() + tick_budget_s
+        cursor = PipelineCursor.from_json(context.cursor)
+        storage: RecordingStorage = getattr(context.resources, keys.recordings_resource)
+        client: SymblClient = getattr(context.resources, keys.symbl_resource).get_client()
+        return evaluate_pipeline_tick(
+            context=context,
+            keys=keys,
+            cursor=cursor,
+            storage=storage,
+            client=client,
+            max_jobs_in_flight=max_jobs_in_flight,
+            deadline=deadline,
+        )
+
+    return pipeline_sensor
+
+
+def evaluate_pipeline_tick(
+    *,
+    context: SensorEvaluationContext,
+    keys: PipelineKeys,
+    cursor: PipelineCursor,
+    storage: RecordingStorage,
+    client: SymblClient,
+    max_jobs_in_flight: int,
+    deadline: float,
+) -> SensorResult:
+    """One tick of the pipeline sensor (see the module docstring); ``deadline`` is a ``time.monotonic()`` value."""
+    instance = context.instance
+    _take_in_submissions(instance, keys, cursor, context)
+
+    completed: list[str] = []
+    asset_events: list[AssetMaterialization] = []
+    failed_jobs: dict[str, str] = {}
+    for key, job in _poll_jobs(client, cursor.in_flight, deadline, context).items():
+        submission = cursor.in_flight[key]
+        if job is None or job.is_failed:
+            failed_jobs[key] = submission[META_JOB_ID]
+            del cursor.in_flight[key]
+        elif job.is_completed:
+            asset_events.append(conversation_materialization(keys, key, submission, job))
+            completed.append(key)
+            del cursor.in_flight[key]
+
+    scan = _scan(context, storage, cursor.scan, deadline)
+    cursor.scan = scan.cursor
+    known = set(instance.get_dynamic_partitions(keys.partitions_name))
+    arrivals = [recording.partition_key for recording in _unique(scan.recordings)]
+    new_keys = list(dict.fromkeys(key for key in arrivals if key not in known))
+    queued = set(cursor.pending)
+    cursor.pending.extend(key for key in dict.fromkeys(arrivals) if key not in queued)
+
+    free = max(0, max_jobs_in_flight - cursor.jobs_in_flight)
+    granted, cursor.pending = cursor.pending[:free], cursor.pending[free:]
+    order = {
+        key: index for index, key in enumerate([*instance.get_dynamic_partitions(keys.partitions_name), *new_keys])
+    }
+
+    cursor.serial += 1
+    run_requests: list[RunRequest] = []
+    for index, batch in enumerate(contiguous_batches(granted, order)):
+        run_key = f"submit:{cursor.serial}:{index}"
+        run_requests.append(_batch_request(keys.submit_job, run_key, batch))
+        cursor.submitting.update(dict.fromkeys(batch, run_key))
+    for index, batch in enumerate(contiguous_batches(completed, order)):
+        run_requests.append(_batch_request(keys.load_job, f"load:{cursor.serial}:{index}", batch))
+    for key, job_id in failed_jobs.items():
+        context.log.warning(f"{key}: Symbl job {job_id} failed; a run of its conversation records why")
+        run_requests.append(RunRequest(job_name=keys.conversation_job, partition_key=key, run_key=f"failed:{job_id}"))
+
+    context.log.info(
+        f"{len(arrivals)} new or changed recording(s) ({len(new_keys)} new partition(s)); "
+        f"{len(granted)} submitted, {len(completed)} completed, {len(failed_jobs)} failed; "
+        f"{cursor.jobs_in_flight} job(s) in flight of {max_jobs_in_flight}, {len(cursor.pending)} waiting; "
+        + ("scan complete" if scan.complete else "scan continues next tick")
+    )
+    return SensorResult(
+        run_requests=run_requests,
+        asset_events=asset_events,
+        dynamic_partitions_requests=[keys.partitions.build_add_request(new_keys)] if new_keys else [],
+        cursor=cursor.to_json(),
+    )
+
+
+def _take_in_submissions(
+    instance: DagsterInstance, keys: PipelineKeys, cursor: PipelineCursor, context: SensorEvaluationContext
+) -> None:
+    """Move each recording whose submission materialized (by a sensor's run or by hand) into ``in_flight``, and
+    free the slots of submit runs that ended without submitting their recording (its partition shows why)."""
+    ended = {run_key for run_key in set(cursor.submitting.values()) if _run_ended(instance, run_key)}
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=keys.submission, after_storage_id=cursor.submissions_after),
+        limit=_SUBMISSIONS_PER_TICK,
+        ascending=True,
+    ).records
+    for record in records:
+        cursor.submissions_after = record.storage_id
+        materialization = record.asset_materialization
+        if materialization is None or materialization.partition is None:
+            continue
+        metadata = {name: str(value.value) for name, value in materialization.metadata.items()}
+        cursor.submitting.pop(materialization.partition, None)
+        if materialization.partition in cursor.pending:
+            cursor.pending.remove(materialization.partition)
+        recorded = latest_metadata(instance, keys.conversation, materialization.partition)
+        if recorded is not None and recorded.get(META_JOB_ID) == metadata.get(META_JOB_ID):
+            continue  # a run by hand reused a job whose conversation is already recorded
+        cursor.in_flight[materialization.partition] = {
+            name: metadata.get(name, "")
+            for name in (META_JOB_ID, META_CONVERSATION_ID, META_RECORDING_VERSION, META_RECORDING_URI)
+        }
+    if len(records) == _SUBMISSIONS_PER_TICK:
+        return  # more submissions to take in: a run that ended may still have some of them
+    for key, run_key in list(cursor.submitting.items()):
+        if run_key in ended:
+            context.log.warning(f"{key}: its submit run {run_key} ended without submitting it")
+            del cursor.submitting[key]
+
+
+def _run_ended(instance: DagsterInstance, run_key: str) -> bool:
+    runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
+    return bool(runs) and runs[0].is_finished
+
+
+def _poll_jobs(
+    client: SymblClient, in_flight: Mapping[str, Mapping[str, str]], deadline: float, context: SensorEvaluationContext
+) -> dict[str, Job | None]:
+    """The status of every job in flight, polled concurrently until ``deadline``; None for a job Symbl no longer
+    knows. Jobs not polled in time (or whose poll failed) are polled again next tick."""
+    statuses: dict[str, Job | None] = {}
+    if not in_flight:
+        return statuses
+    pool = ThreadPoolExecutor(max_workers=_POLL_THREADS, thread_name_prefix="symbl-poll")
+    try:
+        futures: dict[Future[Job], str] = {
+            pool.submit(client.get_job, submission[META_JOB_ID]): key for key, submission in in_flight.items()
+        }
+        pending: set[Future[Job]] = set(futures)
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                context.log.warning(f"{len(pending)} job poll(s) left for the next tick: the tick's budget is spent")
+                break
+            done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = futures[future]
+                try:
+                    statuses[key] = future.result()
+                except SymblNotFoundError:
+                    statuses[key] = None
+                except SymblError as exc:
+                    context.log.warning(f"{key}: polling its job failed ({exc}); polling again next tick")
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return statuses
+
+
+def contiguous_batches(keys: Sequence[str], order: Mapping[str, int]) -> list[list[str]]:
+    """``keys`` grouped into runs of neighbouring partitions: a batch run targets a partition range, so a range
+    must hold exactly the recordings it is meant to work on."""
+    ordered = sorted(set(keys), key=lambda key: order[key])
+    batches: list[list[str]] = []
+    for key in ordered:
+        if batches and order[key] == order[batches[-1][-1]] + 1:
+            batches[-1].append(key)
+        else:
+            batches.append([key])
+    return batches
+
+
+def _batch_request(job_name: str, run_key: str, batch: Sequence[str]) -> RunRequest:
+    if len(batch) == 1:
+        return RunRequest(job_name=job_name, run_key=run_key, partition_key=batch[0])
+    return RunRequest(
+        job_name=job_name,
+        run_key=run_key,
+        tags={PARTITION_RANGE_START_TAG: batch[0], PARTITION_RANGE_END_TAG: batch[-1]},
+    )

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from symbl_server.loadtest import load_test_settings
 from symbl_server.server import LocalSymblServer
 from symbl_server.settings import FaultSettings, ServerSettings
 
@@ -61,6 +62,14 @@ def configure_serve_parser(parser: argparse.ArgumentParser) -> None:
         default=defaults.job_delay_s,
         help="minimum seconds a job stays scheduled/in progress (default: %(default)s)",
     )
+    parser.add_argument(
+        "--load-test-job-seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="load-test mode: every media job completes after SECONDS with a canned two-speaker conversation, "
+        "without the speech engine (for benchmarks of clients and pipelines)",
+    )
     group = parser.add_argument_group("fault injection (for testing clients; deterministic for a seed)")
     group.add_argument(
         "--fault-seed", type=int, default=faults.seed, help="seed of the fault draws (default: %(default)s)"
@@ -106,7 +115,7 @@ def configure_serve_parser(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     """Raises ValueError with a readable message for out-of-range values."""
-    return ServerSettings(
+    settings = ServerSettings(
         token_lifetime_s=args.token_lifetime,
         max_concurrent_jobs=args.max_concurrent_jobs,
         workers=args.workers,
@@ -122,6 +131,9 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
             paths=tuple(args.fault_path),
         ),
     )
+    if args.load_test_job_seconds is not None:
+        return load_test_settings(settings, args.load_test_job_seconds)
+    return settings
 
 
 def _is_loopback(host: str) -> bool:

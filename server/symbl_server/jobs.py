@@ -54,6 +54,7 @@ class JobRunner:
         job_delay_s: float,
         faults: FaultInjector,
         allow_file_urls: bool,
+        load_test: bool = False,
     ):
         self._store = store
         self._upload_dir = upload_dir
@@ -61,6 +62,7 @@ class JobRunner:
         self._job_delay_s = job_delay_s
         self._faults = faults
         self._allow_file_urls = allow_file_urls
+        self._load_test = load_test
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="symbl-job")
         self._webhooks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="symbl-webhook")
         self._lock = threading.Lock()  # admission (the concurrency limit) and the per-conversation queues
@@ -210,6 +212,11 @@ class JobRunner:
     # ------------------------------------------------------------------------------------ audio and video
 
     def _process_media(self, job: JobRow, conversation: ConversationRow, options: SubmitOptions, source: dict) -> None:
+        if self._load_test:
+            from symbl_server.loadtest import CANNED_MESSAGES
+
+            self._process_text(conversation, options, [dict(message) for message in CANNED_MESSAGES])
+            return
         path = self._media_path(job, source)
         from symbl_server import engine  # heavy (numpy, av, pocketsphinx): loaded by the first media job
 

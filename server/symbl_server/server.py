@@ -79,6 +79,7 @@ class LocalSymblServer:
             job_delay_s=self.settings.job_delay_s,
             faults=self._faults,
             allow_file_urls=self.settings.allow_file_urls,
+            load_test=self.settings.load_test,
         )
         tokens = TokenIssuer(
             self._app_id,

@@ -48,6 +48,7 @@ class ServerSettings:
     workers: int = 2
     allow_file_urls: bool = False
     job_delay_s: float = 0.0  # minimum time a job stays scheduled/in_progress, to observe states and the 429 limit
+    load_test: bool = False  # media jobs return symbl_server.loadtest's canned conversation, no speech engine
     faults: FaultSettings = field(default_factory=FaultSettings)
 
     def __post_init__(self) -> None:

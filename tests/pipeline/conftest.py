@@ -14,15 +14,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dagster import DagsterInstance, ExecuteInProcessResult, RunRequest, instance_for_test
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, ExecuteInProcessResult, RunRequest, instance_for_test
 
 from symbl_dagster.client import SymblClient
-from symbl_dagster.pipeline import JOB_NAME, build_definitions, evaluate_sensor_tick
+from symbl_dagster.keys import DEFAULT_KEYS
+from symbl_dagster.pipeline import InProcessProgress, build_definitions, evaluate_sensor_tick, run_in_process
 from symbl_dagster.resource import SymblResource
 from symbl_dagster.storage import MEDIA_TYPES, LocalRecordingStorage, RecordingStorage
 from symbl_dagster.warehouse import Warehouse, WarehouseResource
 from symbl_server import LocalSymblServer
 from symbl_server.engine.decode import SAMPLE_RATE, decode_audio
+from symbl_server.loadtest import load_test_settings
 from symbl_server.settings import FaultSettings, ServerSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +68,7 @@ class Pipeline:
     warehouse_schema: str | None = None
     storage: RecordingStorage | None = None
     cursor: str | None = None
+    max_jobs_in_flight: int = 50
 
     @property
     def defs(self) -> Any:
@@ -74,6 +77,7 @@ class Pipeline:
             recordings=self.storage or LocalRecordingStorage(directory=str(self.recordings_dir), settle_seconds=0),
             warehouse=WarehouseResource(url=self.warehouse_url, db_schema=self.warehouse_schema),
             speaker_directory_file=self.speaker_directory_file,
+            max_jobs_in_flight=self.max_jobs_in_flight,
         )
 
     def tick(self) -> list[RunRequest]:
@@ -81,27 +85,55 @@ class Pipeline:
         requests, self.cursor = evaluate_sensor_tick(self.defs, self.instance, self.cursor)
         return requests
 
+    def drive(self, timeout_s: float = 300.0, **kwargs: Any) -> InProcessProgress:
+        """Play the daemon until every recording is loaded or failed: sensor ticks and the batch runs they ask for."""
+        progress = run_in_process(
+            self.defs,
+            self.instance,
+            cursor=self.cursor,
+            run_config={DEFAULT_KEYS.load_job: self.load_config()},
+            poll_interval_s=0.1,
+            timeout_s=timeout_s,
+            **kwargs,
+        )
+        self.cursor = progress.cursor
+        return progress
+
+    def load_config(self, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "ops": {DEFAULT_KEYS.named("symbl_load"): {"config": {"plots_dir": str(self.plots_dir), **(config or {})}}}
+        }
+
     def run(
         self,
         partition_key: str,
         ops: Mapping[str, Mapping[str, Any]] | None = None,
-        *,
-        tags: Mapping[str, str] | None = None,
     ) -> ExecuteInProcessResult:
-        run_config = {
-            "ops": {
-                "symbl_conversation": {"config": {"timeout_s": 300}},
-                "speaker_sentiment_timeseries": {"config": {"plots_dir": str(self.plots_dir)}},
-                **{name: {"config": dict(config)} for name, config in (ops or {}).items()},
-            }
-        }
-        return self.defs.resolve_job_def(JOB_NAME).execute_in_process(
+        """Re-materialize one recording by hand, as from the UI: a single-partition run of every asset."""
+        run_config = self.load_config((ops or {}).get("symbl_load"))
+        for name, config in (ops or {}).items():
+            if name != "symbl_load":
+                run_config["ops"][name] = {"config": dict(config)}
+        return self.defs.resolve_job_def(DEFAULT_KEYS.recordings_job).execute_in_process(
             instance=self.instance,
             partition_key=partition_key,
             run_config=run_config,
-            tags=dict(tags or {}),
             raise_on_error=False,
         )
+
+    def metadata(self, asset: str, partition_key: str) -> dict[str, Any]:
+        """The metadata of the recording's latest materialization of ``asset``."""
+        records = self.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition_key]), limit=1
+        ).records
+        assert records and records[0].asset_materialization is not None, f"{asset} {partition_key}: not materialized"
+        return {key: value.value for key, value in records[0].asset_materialization.metadata.items()}
+
+    def status(self, asset: str, partition_keys: list[str]) -> dict[str, str]:
+        """Dagster's own per-partition status (what the UI shows), by name: MATERIALIZED, FAILED, ..."""
+        statuses = self.instance.get_status_by_partition(AssetKey(asset), partition_keys, DEFAULT_KEYS.partitions)
+        assert statuses is not None
+        return {key: status.name if status is not None else "MISSING" for key, status in statuses.items()}
 
     def warehouse(self) -> Warehouse:
         return Warehouse(self.warehouse_url, schema=self.warehouse_schema)
@@ -159,11 +191,12 @@ def failing_symbl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     yield from _serve(tmp_path_factory.mktemp("failing-symbl-server"), settings)
 
 
-@pytest.fixture(scope="session")
-def slow_failing_symbl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SymblServer]:
-    """Jobs stay in progress for a minute, then fail: a wait times out, and no transcription is spent."""
-    settings = ServerSettings(job_delay_s=60.0, faults=FaultSettings(job_failure_rate=1.0))
-    yield from _serve(tmp_path_factory.mktemp("slow-symbl-server"), settings)
+@pytest.fixture
+def load_test_server(tmp_path: Path) -> Iterator[SymblServer]:
+    """Jobs complete after 1 s with a canned conversation (no speech engine), at most 3 in flight: batches and
+    limits cost seconds. One per test, so each test sees only its own jobs."""
+    settings = load_test_settings(ServerSettings(max_concurrent_jobs=3), job_seconds=1.0)
+    yield from _serve(tmp_path / "symbl-server", settings)
 
 
 def _make_pipeline(

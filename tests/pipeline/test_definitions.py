@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, Definitions, EnvVar
 
-from symbl_dagster.assets import ASSET_KEYS, GROUP_NAME
-from symbl_dagster.pipeline import JOB_NAME, SENSOR_NAME, definitions_from_env
+from symbl_dagster.keys import DEFAULT_KEYS, PipelineKeys
+from symbl_dagster.pipeline import SENSOR_NAME, build_definitions, definitions_from_env
+from symbl_dagster.resource import SymblResource
 from symbl_dagster.storage import LocalRecordingStorage, S3RecordingStorage
+from symbl_dagster.warehouse import WarehouseResource
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,17 +30,31 @@ def test_location_wires_assets_job_sensor_and_resources(tmp_path: Path, monkeypa
     Definitions.validate_loadable(defs)
 
     graph = defs.resolve_asset_graph()
-    assert set(graph.get_all_asset_keys()) == set(ASSET_KEYS)
-    assert {graph.get(key).group_name for key in ASSET_KEYS} == {GROUP_NAME}
+    keys = [
+        AssetKey(name)
+        for name in (
+            "symbl_submission",
+            "symbl_conversation",
+            "symbl_members",
+            "symbl_messages",
+            "speaker_sentiment_timeseries",
+        )
+    ]
+    assert set(graph.get_all_asset_keys()) == set(keys) == set(DEFAULT_KEYS.all_assets)
+    assert {graph.get(key).group_name for key in keys} == {"symbl"}
     assert graph.get(AssetKey("symbl_messages")).parent_keys == {
         AssetKey("symbl_conversation"),
         AssetKey("symbl_members"),
     }
-    assert {graph.get(key).partitions_def.name for key in ASSET_KEYS} == {"recordings"}
-    pools = {node.name: node.definition.pool for node in defs.resolve_job_def(JOB_NAME).nodes}
-    assert pools["symbl_submission"] == pools["symbl_conversation"] == "symbl"
-    assert pools["symbl_messages"] is None
-    assert defs.resolve_sensor_def(SENSOR_NAME) is not None
+    assert {graph.get(key).partitions_def.name for key in keys} == {"recordings"}
+    for job in (DEFAULT_KEYS.recordings_job, DEFAULT_KEYS.submit_job, DEFAULT_KEYS.load_job):
+        assert defs.resolve_job_def(job).executor_def.name == "in_process"
+    sensor = defs.resolve_sensor_def(SENSOR_NAME)
+    assert {job.name for job in sensor.jobs} == {
+        DEFAULT_KEYS.submit_job,
+        DEFAULT_KEYS.conversation_job,
+        DEFAULT_KEYS.load_job,
+    }
     recordings = defs.resources["recordings"]
     assert isinstance(recordings, LocalRecordingStorage) and recordings.directory == str(tmp_path)
     assert defs.resources["symbl"].base_url == "http://127.0.0.1:9"
@@ -84,3 +100,26 @@ def test_dagster_cli_validates_the_workspace(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "symbl" in completed.stdout + completed.stderr
+
+
+def test_two_named_pipelines_share_one_code_location(tmp_path: Path) -> None:
+    def pipeline(name: str) -> Definitions:
+        return build_definitions(
+            name=name,
+            symbl=SymblResource(app_id=EnvVar("SYMBL_APP_ID"), app_secret=EnvVar("SYMBL_APP_SECRET")),
+            recordings=LocalRecordingStorage(directory=str(tmp_path / name)),
+            warehouse=WarehouseResource(url=f"sqlite:///{tmp_path / name}.sqlite"),
+        )
+
+    defs = Definitions.merge(pipeline("sales"), pipeline("support"))
+    Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    for name in ("sales", "support"):
+        keys = PipelineKeys(name)
+        assert {graph.get(key).partitions_def.name for key in keys.all_assets} == {f"{name}__recordings"}
+        assert AssetKey([name, "symbl_submission"]) in graph.get_all_asset_keys()
+        assert defs.resolve_sensor_def(keys.sensor) is not None and defs.resolve_job_def(keys.load_job) is not None
+        assert isinstance(defs.resources[keys.recordings_resource], LocalRecordingStorage)
+    assert len(graph.get_all_asset_keys()) == 10
+    with pytest.raises(ValueError, match="letters, digits and underscores"):
+        PipelineKeys("two words")

@@ -1,0 +1,458 @@
+"""The work behind each asset, one recording at a time, as plain functions over a client, a store and the instance.
+
+The asset definitions (``symbl_dagster.assets``) call these for every partition of a batch; the completion sensor
+calls :func:`conversation_materialization`. Each function either returns the recording's materializations or
+raises :class:`RecordingFailure`, which fails that recording's partition and none of its batch-mates.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from dagster import AssetCheckResult, AssetMaterialization, AssetRecordsFilter, Config, DagsterInstance, MetadataValue
+from pydantic import Field
+
+from symbl_dagster.checks import check_every_message_has_speaker, check_polarity_in_range, check_warehouse_row_counts
+from symbl_dagster.client import SubmissionOptions, SymblClient
+from symbl_dagster.errors import SymblNotFoundError, SymblRateLimitError, SymblSubmissionUncertainError
+from symbl_dagster.keys import PipelineKeys
+from symbl_dagster.metadata import markdown_table, table_metadata, usage_metadata
+from symbl_dagster.models import Job
+from symbl_dagster.plots import write_sentiment_plot
+from symbl_dagster.speakers import SpeakerDirectoryError, SpeakerEntry, load_directory_file, member_updates
+from symbl_dagster.storage import Recording, RecordingNotFoundError, RecordingStorage, RecordingStorageError
+from symbl_dagster.timeseries import (
+    DEFAULT_ROLLING_WINDOW_S,
+    conversation_frame,
+    members_frame,
+    messages_frame,
+    speaker_summary,
+    speaker_timeseries,
+)
+from symbl_dagster.warehouse import Warehouse
+
+# Metadata keys read back by later runs and by the completion sensor.
+META_CONVERSATION_ID = "symbl/conversation_id"
+META_JOB_ID = "symbl/job_id"
+META_RECORDING_VERSION = "symbl/recording_version"
+META_RECORDING_URI = "recording/uri"
+META_OPTIONS_FINGERPRINT = "symbl/options_fingerprint"
+
+_INLINE_PLOT_LIMIT_BYTES = 200_000
+_PREVIEW_ROWS = 10
+
+
+class RecordingFailure(Exception):
+    """One recording cannot go on; ``metadata`` tells the UI why. Its batch-mates carry on."""
+
+    def __init__(self, description: str, metadata: Mapping[str, Any] | None = None):
+        super().__init__(description)
+        self.description = description
+        self.metadata = dict(metadata or {})
+
+
+class SubmissionConfig(Config):
+    """How a recording is submitted to Symbl's Async API; any change here submits the recording again."""
+
+    name: str | None = Field(default=None, description="Conversation name; defaults to the recording's partition key.")
+    language_code: str = Field(default="en-US", description="BCP-47 language of the recording, e.g. en-US.")
+    enable_speaker_diarization: bool = Field(default=True, description="Separate speakers (English and Spanish).")
+    diarization_speaker_count: int = Field(default=2, ge=1, description="How many distinct speakers to separate.")
+    confidence_threshold: float = Field(
+        default=0.5, ge=0.5, le=1.0, description="Minimum confidence (0.5-1.0) for insights to be reported."
+    )
+    custom_vocabulary: list[str] = Field(default_factory=list, description="Words and names to favour in recognition.")
+    detect_phrases: bool = Field(default=False, description="Ask Symbl to detect action phrases in messages.")
+    mode: Literal["default", "phone"] = Field(
+        default="default", description="'default' or 'phone' (tuned for 8 kHz telephone audio)."
+    )
+    force_resubmit: bool = Field(
+        default=False, description="Submit again even if this recording version was already submitted."
+    )
+    rate_limit_wait_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="How long a submission that Symbl answers 429 (too many jobs in flight) keeps waiting and "
+        "trying again, with growing jittered pauses, before its recording fails.",
+    )
+
+    def options(self, partition_key: str) -> SubmissionOptions:
+        """The client's submission options for this recording (the one place Symbl's parameters are spelled)."""
+        return SubmissionOptions(
+            name=self.name or partition_key,
+            language_code=self.language_code,
+            confidence_threshold=self.confidence_threshold,
+            mode=self.mode,
+            detect_phrases=self.detect_phrases,
+            enable_speaker_diarization=self.enable_speaker_diarization,
+            diarization_speaker_count=self.diarization_speaker_count if self.enable_speaker_diarization else None,
+            custom_vocabulary=list(self.custom_vocabulary) or None,
+        )
+
+
+class SpeakerConfig(Config):
+    name: str = Field(description="The speaker's real name.")
+    email: str | None = Field(default=None, description="Optional email; Symbl merges members sharing an email.")
+
+
+class LoadConfig(Config):
+    """How a completed conversation becomes members, messages, a time series, a plot and warehouse rows."""
+
+    speakers: dict[str, SpeakerConfig] = Field(
+        default_factory=dict,
+        description="Speaker directory for this run: diarized label ('Speaker 1') or member id -> name and email. "
+        "Overrides the directory file per label.",
+    )
+    rolling_window_s: float = Field(
+        default=DEFAULT_ROLLING_WINDOW_S, gt=0, description="Trailing window of the rolling mean, in seconds."
+    )
+    plots_dir: str | None = Field(
+        default=None, description="Where PNG plots go; defaults to symbl_plots/ under the instance's storage."
+    )
+    preview_rows: int = Field(default=10, ge=0, le=200, description="Rows of the time series shown in the preview.")
+
+
+def fingerprint(options: Mapping[str, Any]) -> str:
+    """Stable digest of the submission options: equal options, equal fingerprint."""
+    return hashlib.sha256(json.dumps(options, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def latest_metadata(instance: DagsterInstance, asset_key: Any, partition_key: str) -> dict[str, str] | None:
+    """The text metadata of the partition's latest materialization, or None if it has none."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition_key]), limit=1
+    ).records
+    if not records or records[0].asset_materialization is None:
+        return None
+    return {key: str(value.value) for key, value in records[0].asset_materialization.metadata.items()}
+
+
+# ------------------------------------------------------------------------------------------------ submission
+
+
+def submit_recording(
+    *,
+    client: SymblClient,
+    storage: RecordingStorage,
+    instance: DagsterInstance,
+    keys: PipelineKeys,
+    partition_key: str,
+    config: SubmissionConfig,
+    log: Any,
+) -> AssetMaterialization:
+    """Submit the recording (or reuse the job that already holds this version with these options); the step ends
+    here, and the completion sensor notices the job's end."""
+    before = client.usage.snapshot()
+    try:
+        recording = storage.get_recording(partition_key)
+    except RecordingNotFoundError as exc:
+        raise RecordingFailure(f"recording {partition_key!r} is gone from storage: {exc}") from exc
+    options = config.options(partition_key).to_params()
+    options_fingerprint = fingerprint(options)
+    previous = None if config.force_resubmit else _reusable_submission(instance, keys, recording, options_fingerprint)
+    if previous is not None and _job_still_useful(client, previous[1], log):
+        conversation_id, job_id = previous
+        via = "reused"
+        log.info(f"{partition_key}: version {recording.version} already submitted as job {job_id}; reusing it")
+    else:
+        conversation_id, job_id, via = _submit_when_accepted(client, storage, recording, options, config, log)
+        log.info(f"{partition_key}: submitted by {via} as conversation {conversation_id}, job {job_id}")
+    return AssetMaterialization(
+        asset_key=keys.submission,
+        partition=partition_key,
+        metadata={
+            META_CONVERSATION_ID: MetadataValue.text(conversation_id),
+            META_JOB_ID: MetadataValue.text(job_id),
+            META_RECORDING_VERSION: MetadataValue.text(recording.version),
+            META_OPTIONS_FINGERPRINT: MetadataValue.text(options_fingerprint),
+            "symbl/submitted_via": MetadataValue.text(via),
+            "symbl/options": MetadataValue.json(dict(options)),
+            META_RECORDING_URI: MetadataValue.text(recording.uri),
+            "recording/size_bytes": MetadataValue.int(recording.size),
+            "recording/content_type": MetadataValue.text(recording.content_type),
+            **usage_metadata(client, before),
+        },
+    )
+
+
+def _reusable_submission(
+    instance: DagsterInstance, keys: PipelineKeys, recording: Recording, options_fingerprint: str
+) -> tuple[str, str] | None:
+    """The ids of this partition's last submission if it sent this very version with these options."""
+    metadata = latest_metadata(instance, keys.submission, recording.partition_key)
+    if metadata is None:
+        return None
+    if metadata.get(META_RECORDING_VERSION) != recording.version:
+        return None
+    if metadata.get(META_OPTIONS_FINGERPRINT) != options_fingerprint:
+        return None
+    conversation_id, job_id = metadata.get(META_CONVERSATION_ID), metadata.get(META_JOB_ID)
+    return (conversation_id, job_id) if conversation_id and job_id else None
+
+
+def _job_still_useful(client: SymblClient, job_id: str, log: Any) -> bool:
+    """A job Symbl still knows and that did not fail is worth reusing; a failed one deserves a fresh attempt."""
+    try:
+        job = client.get_job(job_id)
+    except SymblNotFoundError:
+        log.warning(f"job {job_id} of the earlier submission is unknown to Symbl; submitting again")
+        return False
+    if job.is_failed:
+        log.warning(f"the earlier job {job_id} failed; submitting again")
+        return False
+    return True
+
+
+def _submit_when_accepted(
+    client: SymblClient,
+    storage: RecordingStorage,
+    recording: Recording,
+    options: Mapping[str, Any],
+    config: SubmissionConfig,
+    log: Any,
+) -> tuple[str, str, str]:
+    """Submit, waiting out 429 answers: Symbl declined the job (no job was created), so sending it again is safe.
+    The pauses double from 1 s up to 30 s with full jitter, so many waiting submitters do not retry in step."""
+    deadline = time.monotonic() + config.rate_limit_wait_s
+    ceiling = 1.0
+    while True:
+        try:
+            return _submit(client, storage, recording, options)
+        except SymblRateLimitError as exc:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RecordingFailure(
+                    f"Symbl kept answering 429 for {config.rate_limit_wait_s:g} s: {exc.message}",
+                    {META_RECORDING_URI: recording.uri},
+                ) from exc
+            pause = min(remaining, random.uniform(0, ceiling))
+            log.warning(f"{recording.partition_key}: Symbl answered 429 ({exc.message}); trying again in {pause:.1f} s")
+            time.sleep(pause)
+            ceiling = min(ceiling * 2, 30.0)
+
+
+def _submit(
+    client: SymblClient, storage: RecordingStorage, recording: Recording, options: Mapping[str, Any]
+) -> tuple[str, str, str]:
+    """Submit by URL when the store offers one (nothing streams through this process), else upload the stream."""
+    video = recording.media_kind == "video"
+    try:
+        url = storage.download_url(recording)
+        if url:
+            submit_url = client.submit_video_url if video else client.submit_audio_url
+            submission = submit_url(url, options=dict(options))
+            return submission.conversation_id, submission.job_id, "url"
+        submit_file = client.submit_video_file if video else client.submit_audio_file
+        with storage.open_recording(recording) as stream:
+            submission = submit_file(
+                stream, content_type=recording.content_type, options=dict(options), size=recording.size
+            )
+        return submission.conversation_id, submission.job_id, "upload"
+    except SymblSubmissionUncertainError as exc:
+        raise RecordingFailure(
+            f"the submission of {recording.partition_key!r} may have reached Symbl but its answer was "
+            f"lost, so it was not resent: look for a conversation named {options.get('name')!r} before running "
+            f"again with force_resubmit ({exc})",
+            {META_RECORDING_URI: recording.uri, "symbl/conversation_name": str(options.get("name"))},
+        ) from exc
+    except RecordingStorageError as exc:
+        raise RecordingFailure(
+            f"could not read recording {recording.partition_key!r}: {exc}",
+            {META_RECORDING_URI: recording.uri, META_RECORDING_VERSION: recording.version},
+        ) from exc
+
+
+# ------------------------------------------------------------------------------------------------ conversation
+
+
+def conversation_materialization(
+    keys: PipelineKeys, partition_key: str, submission: Mapping[str, str], job: Job
+) -> AssetMaterialization:
+    """The completed conversation of a submission, recorded by the sensor that saw its job complete (no run)."""
+    return AssetMaterialization(
+        asset_key=keys.conversation,
+        partition=partition_key,
+        metadata={
+            META_CONVERSATION_ID: MetadataValue.text(submission.get(META_CONVERSATION_ID, "")),
+            META_JOB_ID: MetadataValue.text(job.id),
+            META_RECORDING_VERSION: MetadataValue.text(submission.get(META_RECORDING_VERSION, "")),
+            META_RECORDING_URI: MetadataValue.text(submission.get(META_RECORDING_URI, "")),
+            "symbl/job_status": MetadataValue.text(job.status),
+        },
+    )
+
+
+def failed_job_failure(partition_key: str, submission: Mapping[str, str], job: Job) -> RecordingFailure:
+    reason = f": {job.message}" if job.message else ""
+    return RecordingFailure(
+        f"Symbl job {job.id} of recording {partition_key!r} failed{reason}",
+        {
+            META_CONVERSATION_ID: submission.get(META_CONVERSATION_ID, ""),
+            META_JOB_ID: job.id,
+            "symbl/job": MetadataValue.json({"job_id": job.id, "status": job.status, "message": job.message}),
+        },
+    )
+
+
+def check_conversation(
+    *, client: SymblClient, instance: DagsterInstance, keys: PipelineKeys, partition_key: str, log: Any
+) -> AssetMaterialization | None:
+    """The conversation if the partition's latest job completed; None while it runs (the sensor records it
+    then). A failed job fails the partition with the job's details."""
+    submission = latest_metadata(instance, keys.submission, partition_key)
+    if submission is None or not submission.get(META_JOB_ID):
+        raise RecordingFailure(f"recording {partition_key!r} was never submitted: materialize its submission first")
+    job = client.get_job(submission[META_JOB_ID])
+    if job.is_failed:
+        raise failed_job_failure(partition_key, submission, job)
+    if not job.is_completed:
+        log.info(f"{partition_key}: job {job.id} is {job.status}; the recordings sensor records it when it completes")
+        return None
+    return conversation_materialization(keys, partition_key, submission, job)
+
+
+# ------------------------------------------------------------------------------------------------ load
+
+
+@dataclass
+class LoadedRecording:
+    """One recording's materializations and the frames its checks read."""
+
+    materializations: list[AssetMaterialization]
+    check_results: list[AssetCheckResult]
+
+
+def load_recording(
+    *,
+    client: SymblClient,
+    warehouse: Warehouse,
+    instance: DagsterInstance,
+    keys: PipelineKeys,
+    partition_key: str,
+    config: LoadConfig,
+    speaker_directory_file: Path | None,
+    plots_dir: Path,
+    log: Any,
+) -> LoadedRecording | None:
+    """Members (renamed by the speaker directory), messages and the speaker time series of the completed
+    conversation, with all four warehouse tables replaced in one transaction. None when the partition's latest
+    submission has not completed yet (the sensor requests the load when it does)."""
+    conversation = latest_metadata(instance, keys.conversation, partition_key)
+    submission = latest_metadata(instance, keys.submission, partition_key)
+    if conversation is None or submission is None or conversation.get(META_JOB_ID) != submission.get(META_JOB_ID):
+        log.info(f"{partition_key}: its Symbl job has not completed yet; the recordings sensor loads it when it does")
+        return None
+    before = client.usage.snapshot()
+    conversation_id = conversation[META_CONVERSATION_ID]
+    ids = {META_CONVERSATION_ID: MetadataValue.text(conversation_id)}
+
+    directory = _speaker_directory(speaker_directory_file, partition_key, config)
+    members = client.get_members(conversation_id)
+    updates = member_updates(members, directory)
+    for update in updates:
+        client.update_member(conversation_id, update.member_id, name=update.name, email=update.email)
+        log.info(f"{partition_key}: member {update.member_id}: {update.old_name!r} -> {update.name!r}")
+    if updates:
+        members = client.get_members(conversation_id)
+    members_table = members_frame(conversation_id, members)
+    messages = messages_frame(client.get_messages(conversation_id, sentiment=True))
+    details = client.get_conversation(conversation_id)
+
+    series = speaker_timeseries(messages, window_s=config.rolling_window_s)
+    summary = speaker_summary(messages)
+    frames = {
+        "symbl_conversations": conversation_frame(
+            conversation_id=conversation_id,
+            job_id=conversation[META_JOB_ID],
+            name=details.name,
+            recording_uri=submission.get(META_RECORDING_URI, ""),
+            recording_version=submission.get(META_RECORDING_VERSION, ""),
+            messages=messages,
+            members=members_table,
+            loaded_at=datetime.now(timezone.utc),
+        ),
+        "symbl_members": members_table,
+        "symbl_messages": messages,
+        "symbl_speaker_timeseries": series,
+    }
+    loaded = warehouse.replace_recording(partition_key, frames)
+    stored = warehouse.row_counts(partition_key)
+
+    title = f"{partition_key} · conversation {conversation_id}"
+    plot_path = write_sentiment_plot(
+        series, plots_dir / plot_file_name(partition_key), title=title, window_s=config.rolling_window_s
+    )
+    png = plot_path.read_bytes()
+    timeseries_metadata: dict[str, Any] = {
+        **ids,
+        **table_metadata(series),
+        "plot": MetadataValue.path(str(plot_path)),
+        "speaker_summary": MetadataValue.md(markdown_table(summary, len(summary))),
+        "preview": MetadataValue.md(markdown_table(series, config.preview_rows)),
+        "rolling_window_s": MetadataValue.float(float(config.rolling_window_s)),
+        "warehouse/rows_loaded": MetadataValue.json(dict(loaded)),
+        **usage_metadata(client, before),
+    }
+    if len(png) <= _INLINE_PLOT_LIMIT_BYTES:
+        encoded = base64.b64encode(png).decode("ascii")
+        timeseries_metadata["plot_preview"] = MetadataValue.md(f"![speaker sentiment](data:image/png;base64,{encoded})")
+    materializations = [
+        AssetMaterialization(
+            asset_key=keys.members,
+            partition=partition_key,
+            metadata={
+                **ids,
+                "speaker_directory/entries": MetadataValue.int(len(directory)),
+                "speaker_directory/updated_members": MetadataValue.json(
+                    [{"member_id": u.member_id, "from": u.old_name, "to": u.name} for u in updates]
+                ),
+                **table_metadata(members_table),
+                "preview": MetadataValue.md(markdown_table(members_table, _PREVIEW_ROWS)),
+            },
+        ),
+        AssetMaterialization(
+            asset_key=keys.messages,
+            partition=partition_key,
+            metadata={
+                **ids,
+                **table_metadata(messages),
+                "preview": MetadataValue.md(markdown_table(messages, _PREVIEW_ROWS)),
+            },
+        ),
+        AssetMaterialization(asset_key=keys.timeseries, partition=partition_key, metadata=timeseries_metadata),
+    ]
+    return LoadedRecording(
+        materializations=materializations,
+        check_results=[
+            check_every_message_has_speaker(messages, keys.messages),
+            check_polarity_in_range(messages, keys.messages),
+            check_warehouse_row_counts(frames, loaded, stored, keys.timeseries),
+        ],
+    )
+
+
+def _speaker_directory(path: Path | None, partition_key: str, config: LoadConfig) -> dict[str, SpeakerEntry]:
+    """The file's directory for this recording, overridden per label by the run config."""
+    directory: dict[str, SpeakerEntry] = {}
+    try:
+        if path is not None:
+            directory.update(load_directory_file(path).get(partition_key, {}))
+    except SpeakerDirectoryError as exc:
+        raise RecordingFailure(f"speaker directory: {exc}", {"speaker_directory/file": str(path)}) from exc
+    for label, speaker in config.speakers.items():
+        directory[label] = SpeakerEntry(name=speaker.name, email=speaker.email)
+    return directory
+
+
+def plot_file_name(partition_key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", partition_key) + ".png"

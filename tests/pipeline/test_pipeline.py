@@ -1,6 +1,7 @@
 """The real sensor and real materializations against the local Symbl server over HTTP, in a real instance.
 
-The tests in this module share one recording, transcribed by the first run; they run in file order.
+The tests in this module share one recording, transcribed by the first drive of the pipeline (the daemon's part
+played in this process); they run in file order.
 """
 
 from __future__ import annotations
@@ -10,28 +11,27 @@ import json
 import secrets
 import wave
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
-from dagster import AssetKey, ExecuteInProcessResult, instance_for_test
+from dagster import DagsterInvalidConfigError, instance_for_test
 from PIL import Image
 
-from symbl_dagster.assets import META_CONVERSATION_ID, META_JOB_ID, SubmissionConfig, _fingerprint
-from symbl_dagster.checks import CHECK_EVERY_MESSAGE_HAS_SPEAKER, CHECK_POLARITY_IN_RANGE, CHECK_WAREHOUSE_ROW_COUNTS
+from symbl_dagster.keys import (
+    CHECK_EVERY_MESSAGE_HAS_SPEAKER,
+    CHECK_POLARITY_IN_RANGE,
+    CHECK_WAREHOUSE_ROW_COUNTS,
+    DEFAULT_KEYS,
+)
+from symbl_dagster.pipeline import InProcessProgress
+from symbl_dagster.steps import META_CONVERSATION_ID, META_JOB_ID, SubmissionConfig, fingerprint
 from symbl_dagster.timeseries import MEMBER_COLUMNS, MESSAGE_COLUMNS, TIMESERIES_COLUMNS
 
 if TYPE_CHECKING:  # the fixtures' types, defined in this folder's conftest.py
     from conftest import Pipeline, SymblServer
 
 ASSETS = ["symbl_submission", "symbl_conversation", "symbl_members", "symbl_messages", "speaker_sentiment_timeseries"]
-
-
-def materialization(result: ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    """The metadata values of the run's one materialization of ``asset``."""
-    events = [event for event in result.get_asset_materialization_events() if event.asset_key == AssetKey(asset)]
-    assert len(events) == 1, f"{asset}: {len(events)} materializations"
-    return {key: value.value for key, value in events[0].materialization.metadata.items()}
 
 
 def partition_key_of(pipeline: Pipeline) -> str:
@@ -45,47 +45,51 @@ def conversation_count(server: SymblServer) -> int:
 
 
 @pytest.fixture(scope="module")
-def first_run(pipeline: Pipeline) -> ExecuteInProcessResult:
-    (request,) = pipeline.tick()
-    result = pipeline.run(request.partition_key, tags=request.tags)
-    assert result.success, [e.step_failure_data.error for e in result.get_step_failure_events()]
-    return result
+def first_run(pipeline: Pipeline) -> InProcessProgress:
+    progress = pipeline.drive()
+    assert progress.idle
+    assert all(result.success for _, result in progress.runs), [
+        event.step_failure_data.error for _, result in progress.runs for event in result.get_step_failure_events()
+    ]
+    return progress
 
 
-def test_sensor_turns_a_new_recording_into_one_partition_and_run(pipeline: Pipeline) -> None:
+def test_the_sensor_submits_then_loads_the_new_recording_in_batch_runs(
+    pipeline: Pipeline, first_run: InProcessProgress
+) -> None:
     key = partition_key_of(pipeline)
-    requests = pipeline.tick()
-    assert [request.partition_key for request in requests] == [key]
-    assert requests[0].run_key.startswith(f"{key}@")
-    assert requests[0].tags["symbl/recording_version"] == requests[0].run_key.split("@", 1)[1]
     assert pipeline.instance.get_dynamic_partitions("recordings") == [key]
-    assert pipeline.tick() == []  # the cursor remembers it
-    pipeline.cursor = None  # the first_run fixture ticks again from scratch
+    jobs = [request.job_name for request, _ in first_run.runs]
+    assert jobs == [DEFAULT_KEYS.submit_job, DEFAULT_KEYS.load_job]
+    assert {request.partition_key for request, _ in first_run.runs} == {key}
+    assert pipeline.tick() == []  # the cursor remembers it: nothing runs twice
 
 
 def test_first_materialization_loads_every_table_with_metadata_and_checks(
-    pipeline: Pipeline, first_run: ExecuteInProcessResult
+    pipeline: Pipeline, first_run: InProcessProgress
 ) -> None:
     key = partition_key_of(pipeline)
-    submission = materialization(first_run, "symbl_submission")
+    submission = pipeline.metadata("symbl_submission", key)
     assert submission["symbl/submitted_via"] == "upload"
     assert submission[META_CONVERSATION_ID] and submission[META_JOB_ID]
     assert submission["symbl/options"]["enableSpeakerDiarization"] is True
     assert submission["symbl/options"]["diarizationSpeakerCount"] == 2
     assert submission["symbl/bytes_uploaded"] == (pipeline.recordings_dir / key).stat().st_size
 
-    conversation = materialization(first_run, "symbl_conversation")
+    conversation = pipeline.metadata("symbl_conversation", key)
     assert conversation["symbl/job_status"] == "completed"
+    assert conversation[META_JOB_ID] == submission[META_JOB_ID]
 
-    messages = materialization(first_run, "symbl_messages")
-    members = materialization(first_run, "symbl_members")
-    series = materialization(first_run, "speaker_sentiment_timeseries")
+    messages = pipeline.metadata("symbl_messages", key)
+    members = pipeline.metadata("symbl_members", key)
+    series = pipeline.metadata("speaker_sentiment_timeseries", key)
     assert messages["dagster/row_count"] > 0
     assert [c.name for c in messages["dagster/column_schema"].columns] == list(MESSAGE_COLUMNS)
     assert [c.name for c in members["dagster/column_schema"].columns] == list(MEMBER_COLUMNS)
     assert [c.name for c in series["dagster/column_schema"].columns] == list(TIMESERIES_COLUMNS)
-    assert "| message_id |" in messages["preview"] or "message_id" in messages["preview"]
+    assert "message_id" in messages["preview"]
     assert "Speaker" in series["speaker_summary"]
+    assert series["symbl/api_calls"] >= 3  # members, messages and the conversation, counted per recording
 
     plot = Path(series["plot"])
     assert plot.parent == pipeline.plots_dir
@@ -99,7 +103,8 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
         "symbl_messages": messages["dagster/row_count"],
         "symbl_speaker_timeseries": series["dagster/row_count"],
     }
-    evaluations = {e.check_name: e for e in first_run.get_asset_check_evaluations()}
+    (_, load) = first_run.runs[-1]
+    evaluations = {e.check_name: e for e in load.get_asset_check_evaluations()}
     assert set(evaluations) == {CHECK_EVERY_MESSAGE_HAS_SPEAKER, CHECK_POLARITY_IN_RANGE, CHECK_WAREHOUSE_ROW_COUNTS}
     assert all(evaluation.passed for evaluation in evaluations.values())
 
@@ -108,17 +113,19 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
     assert stored.loc[0, "message_count"] == messages["dagster/row_count"]
 
 
-def test_rematerializing_reuses_the_job_and_replaces_rows(
-    pipeline: Pipeline, first_run: ExecuteInProcessResult
+def test_rematerializing_by_hand_reuses_the_job_and_replaces_rows(
+    pipeline: Pipeline, first_run: InProcessProgress
 ) -> None:
     key = partition_key_of(pipeline)
     before_counts = pipeline.warehouse().row_counts(key)
     conversations_before = conversation_count(pipeline.server)
+    first = pipeline.metadata("symbl_submission", key)
 
     again = pipeline.run(key)
+
     assert again.success
-    submission = materialization(again, "symbl_submission")
-    first = materialization(first_run, "symbl_submission")
+    assert {event.asset_key for event in again.get_asset_materialization_events()} == set(DEFAULT_KEYS.all_assets)
+    submission = pipeline.metadata("symbl_submission", key)
     assert submission["symbl/submitted_via"] == "reused"
     assert (submission[META_CONVERSATION_ID], submission[META_JOB_ID]) == (
         first[META_CONVERSATION_ID],
@@ -129,19 +136,26 @@ def test_rematerializing_reuses_the_job_and_replaces_rows(
     ]
     assert conversation_count(pipeline.server) == conversations_before
     assert pipeline.warehouse().row_counts(key) == before_counts
-    assert pipeline.tick() == []  # nothing changed on disk, nothing to run
+    assert pipeline.tick() == []  # the sensor does not record or load that job a second time
 
 
 def test_submission_fingerprint_changes_with_any_option() -> None:
     """Reuse needs equal fingerprints: a different option is a different request and is submitted again."""
-    default = SubmissionConfig().symbl_options("k")
-    assert _fingerprint(default) == _fingerprint(SubmissionConfig().symbl_options("k"))
-    assert _fingerprint(default) != _fingerprint(SubmissionConfig(custom_vocabulary=["Symbl"]).symbl_options("k"))
-    assert _fingerprint(default) != _fingerprint(SubmissionConfig(diarization_speaker_count=3).symbl_options("k"))
+
+    def of(config: SubmissionConfig) -> str:
+        return fingerprint(config.options("k").to_params())
+
+    assert of(SubmissionConfig()) == of(SubmissionConfig())
+    assert of(SubmissionConfig()) != of(SubmissionConfig(custom_vocabulary=["Symbl"]))
+    assert of(SubmissionConfig()) != of(SubmissionConfig(diarization_speaker_count=3))
+    assert (
+        SubmissionConfig(enable_speaker_diarization=False).options("k").to_params().get("diarizationSpeakerCount")
+        is None
+    )
 
 
 def test_speaker_directory_renames_members_and_shows_downstream(
-    pipeline: Pipeline, first_run: ExecuteInProcessResult, tmp_path: Path
+    pipeline: Pipeline, first_run: InProcessProgress, tmp_path: Path
 ) -> None:
     key = partition_key_of(pipeline)
     labels = sorted(pipeline.warehouse().read_table("symbl_members", key)["name"])
@@ -150,12 +164,12 @@ def test_speaker_directory_renames_members_and_shows_downstream(
     directory_file.write_text(json.dumps({key: {"Speaker 2": {"name": "Bob Buyer", "email": "bob@example.com"}}}))
     pipeline.speaker_directory_file = directory_file
     try:
-        result = pipeline.run(key, {"symbl_members": {"speakers": {"Speaker 1": {"name": "Alice Agent"}}}})
+        result = pipeline.run(key, {"symbl_load": {"speakers": {"Speaker 1": {"name": "Alice Agent"}}}})
     finally:
         pipeline.speaker_directory_file = None
     assert result.success
-    assert materialization(result, "symbl_submission")["symbl/submitted_via"] == "reused"
-    updated = materialization(result, "symbl_members")["speaker_directory/updated_members"]
+    assert pipeline.metadata("symbl_submission", key)["symbl/submitted_via"] == "reused"
+    updated = pipeline.metadata("symbl_members", key)["speaker_directory/updated_members"]
     assert sorted(update["to"] for update in updated) == ["Alice Agent", "Bob Buyer"]
 
     warehouse = pipeline.warehouse()
@@ -169,7 +183,7 @@ def test_speaker_directory_renames_members_and_shows_downstream(
 
 @pytest.mark.postgres
 def test_the_same_recording_loads_into_postgresql(
-    pipeline: Pipeline, first_run: ExecuteInProcessResult, postgres_url: str
+    pipeline: Pipeline, first_run: InProcessProgress, postgres_url: str
 ) -> None:
     """The frames' types survive a real PostgreSQL warehouse (its COPY path)."""
     key = partition_key_of(pipeline)
@@ -180,7 +194,7 @@ def test_the_same_recording_loads_into_postgresql(
         result = pipeline.run(key)
         assert result.success
         counts = pipeline.warehouse().row_counts(key)
-        assert counts["symbl_messages"] == materialization(result, "symbl_messages")["dagster/row_count"]
+        assert counts["symbl_messages"] == pipeline.metadata("symbl_messages", key)["dagster/row_count"]
         assert counts["symbl_conversations"] == 1
         messages = pipeline.warehouse().read_table("symbl_messages", key)
         assert str(messages["start_time"].dt.tz) == "UTC" and messages["polarity"].between(-1, 1).all()
@@ -193,80 +207,58 @@ def test_the_same_recording_loads_into_postgresql(
         pipeline.warehouse_url, pipeline.warehouse_schema = sqlite_url, None
 
 
-def test_changed_recording_is_processed_again(pipeline: Pipeline, first_run: ExecuteInProcessResult) -> None:
+def test_changed_recording_is_processed_again(pipeline: Pipeline, first_run: InProcessProgress) -> None:
     key = partition_key_of(pipeline)
     path = pipeline.recordings_dir / key
+    first = pipeline.metadata("symbl_submission", key)
     # Rewritten in place with its first 6 s (a short new version keeps the engine's work small).
     with wave.open(str(path), "rb") as original:
         params, frames = original.getparams(), original.readframes(6 * original.getframerate())
     with wave.open(str(path), "wb") as rewritten:
         rewritten.setparams(params)
         rewritten.writeframes(frames)
-    (request,) = pipeline.tick()
-    assert request.partition_key == key
-    assert request.tags["symbl/recording_version"] != first_run.dagster_run.tags["symbl/recording_version"]
 
-    result = pipeline.run(key, tags=request.tags)
-    assert result.success
-    submission = materialization(result, "symbl_submission")
+    progress = pipeline.drive()
+
+    assert progress.idle and all(result.success for _, result in progress.runs)
+    submission = pipeline.metadata("symbl_submission", key)
     assert submission["symbl/submitted_via"] == "upload"
-    assert submission[META_JOB_ID] != materialization(first_run, "symbl_submission")[META_JOB_ID]
+    assert submission[META_JOB_ID] != first[META_JOB_ID]
+    assert submission["symbl/recording_version"] != first["symbl/recording_version"]
     assert submission["symbl/bytes_uploaded"] == path.stat().st_size
     conversations = pipeline.warehouse().read_table("symbl_conversations", key)
     assert conversations["conversation_id"].tolist() == [submission[META_CONVERSATION_ID]]
     messages = pipeline.warehouse().read_table("symbl_messages", key)
-    assert len(messages) == materialization(result, "symbl_messages")["dagster/row_count"] > 0
+    assert len(messages) == pipeline.metadata("symbl_messages", key)["dagster/row_count"] > 0
     assert set(messages["conversation_id"]) == {submission[META_CONVERSATION_ID]}  # the old rows are gone
 
 
-def test_failed_symbl_job_fails_the_conversation_with_metadata(
+def test_a_failed_symbl_job_fails_its_partition_with_the_jobs_details(
     failing_symbl_server: SymblServer, silent_recording: Path, tmp_path: Path, make_pipeline
 ) -> None:
     with instance_for_test() as instance:
         pipeline = make_pipeline(failing_symbl_server, tmp_path, instance, silent_recording)
-        (request,) = pipeline.tick()
-        result = pipeline.run(request.partition_key)
-        assert not result.success
+        key = partition_key_of(pipeline)
+        progress = pipeline.drive(timeout_s=120)
+
+        assert progress.idle
+        (request, result) = progress.runs[-1]
+        assert request.job_name == DEFAULT_KEYS.conversation_job and not result.success
         (failure,) = result.get_step_failure_events()
-        assert failure.step_key == "symbl_conversation"
         user_failure = failure.step_failure_data.user_failure_data
-        job = user_failure.metadata["symbl/job"].value
-        submission = materialization(result, "symbl_submission")
+        submission = pipeline.metadata("symbl_submission", key)
+        job = user_failure.metadata["failed_recordings"].value[key]["symbl/job"]
         assert job["status"] == "failed" and job["job_id"] == submission[META_JOB_ID]
         assert "failed" in user_failure.description and submission[META_JOB_ID] in user_failure.description
-        assert pipeline.warehouse().row_counts(request.partition_key) == dict.fromkeys(
+        assert pipeline.status("symbl_conversation", [key]) == {key: "FAILED"}
+        assert pipeline.warehouse().row_counts(key) == dict.fromkeys(
             ["symbl_conversations", "symbl_members", "symbl_messages", "symbl_speaker_timeseries"], 0
         )
 
-        # A failed job is not reused: the next run submits again.
-        retry = pipeline.run(request.partition_key)
-        again = materialization(retry, "symbl_submission")
+        # A failed job is not reused: a run by hand submits again.
+        pipeline.run(key)
+        again = pipeline.metadata("symbl_submission", key)
         assert again["symbl/submitted_via"] == "upload" and again[META_JOB_ID] != submission[META_JOB_ID]
-
-
-def test_a_timed_out_wait_fails_and_the_next_run_waits_for_the_same_job(
-    slow_failing_symbl_server: SymblServer, silent_recording: Path, tmp_path: Path, make_pipeline
-) -> None:
-    with instance_for_test() as instance:
-        pipeline = make_pipeline(slow_failing_symbl_server, tmp_path, instance, silent_recording)
-        (request,) = pipeline.tick()
-        impatient = pipeline.run(request.partition_key, {"symbl_conversation": {"timeout_s": 0.3}})
-        (failure,) = impatient.get_step_failure_events()
-        assert failure.step_key == "symbl_conversation"
-        user_failure = failure.step_failure_data.user_failure_data
-        assert "keeps running" in user_failure.description
-        first = materialization(impatient, "symbl_submission")
-        assert user_failure.metadata["symbl/job"].value["job_id"] == first[META_JOB_ID]
-
-        # The job is still running at Symbl: the next run waits for it rather than submitting again.
-        again = pipeline.run(request.partition_key, {"symbl_conversation": {"timeout_s": 0.3}})
-        reused = materialization(again, "symbl_submission")
-        assert reused["symbl/submitted_via"] == "reused" and reused[META_JOB_ID] == first[META_JOB_ID]
-        (failure,) = again.get_step_failure_events()
-        assert failure.step_failure_data.user_failure_data.metadata["symbl/job"].value["status"] in (
-            "scheduled",
-            "in_progress",
-        )
 
 
 def test_bad_options_and_a_recording_gone_from_storage_fail_before_submitting(
@@ -275,21 +267,22 @@ def test_bad_options_and_a_recording_gone_from_storage_fail_before_submitting(
     with instance_for_test() as instance:
         pipeline = make_pipeline(failing_symbl_server, tmp_path, instance, silent_recording)
         conversations_before = conversation_count(failing_symbl_server)
-        (request,) = pipeline.tick()
-        bad_mode = pipeline.run(request.partition_key, {"symbl_submission": {"mode": "fax"}})
-        (failure,) = bad_mode.get_step_failure_events()
-        assert "'default' or 'phone'" in failure.step_failure_data.user_failure_data.description
+        key = partition_key_of(pipeline)
+        instance.add_dynamic_partitions("recordings", [key])
+        with pytest.raises(DagsterInvalidConfigError, match="fax"):
+            pipeline.run(key, {"symbl_submission": {"mode": "fax"}})
 
-        (pipeline.recordings_dir / request.partition_key).unlink()
-        result = pipeline.run(request.partition_key)
+        (pipeline.recordings_dir / key).unlink()
+        result = pipeline.run(key)
         (failure,) = result.get_step_failure_events()
         assert failure.step_key == "symbl_submission"
         assert "gone from storage" in failure.step_failure_data.user_failure_data.description
+        assert pipeline.status("symbl_submission", [key]) == {key: "FAILED"}
         assert conversation_count(failing_symbl_server) == conversations_before  # nothing was submitted
 
 
-def test_a_bad_speaker_directory_file_fails_the_members_step(
-    pipeline: Pipeline, first_run: ExecuteInProcessResult, tmp_path: Path
+def test_a_bad_speaker_directory_file_fails_the_load(
+    pipeline: Pipeline, first_run: InProcessProgress, tmp_path: Path
 ) -> None:
     key = partition_key_of(pipeline)
     bad = tmp_path / "speakers.json"
@@ -300,6 +293,6 @@ def test_a_bad_speaker_directory_file_fails_the_members_step(
     finally:
         pipeline.speaker_directory_file = None
     (failure,) = result.get_step_failure_events()
-    assert failure.step_key == "symbl_members"
+    assert failure.step_key == DEFAULT_KEYS.named("symbl_load")
     assert "non-empty 'name'" in failure.step_failure_data.user_failure_data.description
     assert pipeline.warehouse().row_counts(key)["symbl_conversations"] == 1  # the earlier load is untouched

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from dagster import AssetKey, DagsterInstance
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
-from symbl_dagster.assets import META_JOB_ID
+from symbl_dagster.steps import META_JOB_ID
 
 if TYPE_CHECKING:  # the fixtures' types, defined in this folder's conftest.py
     from conftest import Pipeline, SymblServer
@@ -32,10 +32,10 @@ def test_a_pipeline_run_on_a_postgresql_instance(
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         pipeline: Pipeline = make_pipeline(symbl_server, tmp_path, instance, sample_recording)
-        (request,) = pipeline.tick()
-        first = pipeline.run(request.partition_key, tags=request.tags)
-        assert first.success, [event.step_failure_data.error for event in first.get_step_failure_events()]
-    key = request.partition_key
+        progress = pipeline.drive()
+        assert progress.idle and all(result.success for _, result in progress.runs)
+        (_, submit), (_, first) = progress.runs
+    key = first.dagster_run.tags["dagster/partition"]
     materialized = {event.asset_key.to_string() for event in first.get_asset_materialization_events()}
     assert AssetKey("speaker_sentiment_timeseries").to_string() in materialized
 
@@ -66,11 +66,11 @@ def test_a_pipeline_run_on_a_postgresql_instance(
         assert reopened.get_dynamic_partitions("recordings") == [key]
         again = pipeline.run(key)
         assert again.success
-        first_submission = _submission_metadata(first)
+        first_submission = _submission_metadata(submit)
         submission = _submission_metadata(again)
         assert submission["symbl/submitted_via"] == "reused"
         assert submission[META_JOB_ID] == first_submission[META_JOB_ID]
-        assert [run.run_id for run in reopened.get_runs()] == [again.run_id, first.run_id]
+        assert [run.run_id for run in reopened.get_runs()] == [again.run_id, first.run_id, submit.run_id]
         assert pipeline.warehouse().row_counts(key)["symbl_conversations"] == 1
 
 

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import requests
 
 from symbl_dagster.client.options import Options, normalize_options, to_query_params
-from symbl_dagster.client.retry import RetryPolicy
+from symbl_dagster.client.retry import PollingPolicy, RetryPolicy, Timeouts
 from symbl_dagster.client.transport import Kind, Transport
 from symbl_dagster.client.upload import FileSource, guess_audio_content_type, open_upload
 from symbl_dagster.client.usage import Usage
@@ -40,6 +40,7 @@ from symbl_dagster.models import (
 )
 
 DEFAULT_BASE_URL = "https://api.symbl.ai"
+DEFAULT_JOB_TIMEOUT = 4 * 3600.0  # Symbl accepts recordings of up to 4 h
 
 _CONVERSATION = "/v1/conversations/{conversationId}"
 
@@ -61,17 +62,9 @@ class SymblClient:
         app_id: the Symbl app id.
         app_secret: the Symbl app secret; used only to generate tokens, never logged or shown.
         base_url: the API root, e.g. a local server's ``http://127.0.0.1:PORT``.
-        connect_timeout: seconds to wait for a TCP connection.
-        read_timeout: seconds to wait for each read of an answer.
-        max_retries: retries of a transient failure after the first attempt (0 disables them).
-        backoff_initial: first backoff ceiling; doubles per retry, with full jitter.
-        backoff_max: the largest backoff.
-        max_retry_after: a ``Retry-After`` longer than this is raised at once instead of slept through.
-        poll_initial: first interval between job polls in :meth:`wait_for_job`.
-        poll_factor: growth of the poll interval after each poll (>= 1).
-        poll_max: the longest interval between job polls.
-        wait_timeout: default overall limit of :meth:`wait_for_job`.
-        token_refresh_margin: refresh the token this long before it expires (at most half its lifetime).
+        retry: how often and how patiently a transient failure (429, 5xx, network) is retried.
+        polling: how often :meth:`wait_for_job` asks for the job's status.
+        timeouts: how long one HTTP exchange may take.
         session: a ``requests.Session`` to use instead of a new pooled one (proxies, custom CA bundles).
     """
 
@@ -81,45 +74,27 @@ class SymblClient:
         app_secret: str,
         base_url: str = DEFAULT_BASE_URL,
         *,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 120.0,
-        max_retries: int = 5,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 30.0,
-        max_retry_after: float = 300.0,
-        poll_initial: float = 2.0,
-        poll_factor: float = 1.5,
-        poll_max: float = 30.0,
-        wait_timeout: float = 4 * 3600.0,
-        token_refresh_margin: float = 300.0,
+        retry: RetryPolicy | None = None,
+        polling: PollingPolicy | None = None,
+        timeouts: Timeouts | None = None,
         session: requests.Session | None = None,
     ) -> None:
         if not app_id or not app_secret:
             raise SymblConfigurationError("app_id and app_secret are both required")
         if not base_url.startswith(("http://", "https://")):
             raise SymblConfigurationError(f"base_url must start with http:// or https://, got {base_url!r}")
-        if connect_timeout <= 0 or read_timeout <= 0 or token_refresh_margin < 0:
-            raise SymblConfigurationError("connect_timeout and read_timeout must be > 0, token_refresh_margin >= 0")
-        if poll_initial <= 0 or poll_factor < 1 or poll_max < poll_initial or wait_timeout < 0:
-            raise SymblConfigurationError(
-                "polling needs poll_initial > 0, poll_factor >= 1, poll_max >= poll_initial, wait_timeout >= 0"
-            )
-        try:
-            retry = RetryPolicy(max_retries, backoff_initial, backoff_max, max_retry_after)
-        except ValueError as exc:
-            raise SymblConfigurationError(str(exc)) from None
         self.app_id = app_id
         self.usage = Usage()
-        self._poll = (poll_initial, poll_factor, poll_max)
-        self._wait_timeout = wait_timeout
+        self.retry = retry or RetryPolicy()
+        self.polling = polling or PollingPolicy()
+        self.timeouts = timeouts or Timeouts()
         self._sleep: Callable[[float], None] = time.sleep
         self._transport = Transport(
             base_url=base_url,
             app_id=app_id,
             app_secret=app_secret,
-            retry=retry,
-            timeout=(connect_timeout, read_timeout),
-            token_refresh_margin=token_refresh_margin,
+            retry=self.retry,
+            timeouts=self.timeouts,
             usage=self.usage,
             session=session,
             sleep=lambda seconds: self._sleep(seconds),  # one place to patch in tests
@@ -256,22 +231,22 @@ class SymblClient:
         """The job's current status."""
         return Job.from_api(self._get(f"/v1/job/{_segment(job_id)}", "/v1/job/{jobId}"))
 
-    def wait_for_job(self, job_id: str, *, timeout: float | None = None) -> Job:
-        """Poll the job until it completes, with a growing interval and an overall ``timeout`` (seconds).
+    def wait_for_job(self, job_id: str, *, timeout: float = DEFAULT_JOB_TIMEOUT) -> Job:
+        """Poll the job until it completes, as the client's ``polling`` policy says, for at most ``timeout`` s.
 
-        The first poll is immediate; the interval then grows from ``poll_initial`` by ``poll_factor`` up to
-        ``poll_max`` (the official SDK sleeps a fixed 30 s with no limit at all). A poll that fails
-        transiently is retried by the normal retry policy. The time spent is added to ``usage``.
+        The default allows for the longest recording Symbl accepts (4 h). A poll that fails transiently is
+        retried by the retry policy. The time spent is added to ``usage``.
 
         Raises:
             SymblJobFailedError: the job ended ``failed``.
-            SymblTimeoutError: still running after ``timeout`` (default: the client's ``wait_timeout``);
-                the job keeps running at Symbl and can be waited for again.
+            SymblTimeoutError: still running after ``timeout``; the job keeps running at Symbl and can be
+                waited for again.
         """
-        limit = self._wait_timeout if timeout is None else timeout
-        interval, factor, longest = self._poll
+        if timeout < 0:
+            raise ValueError(f"timeout must be >= 0, got {timeout}")
+        intervals = self.polling.intervals()
         started = time.monotonic()
-        deadline = started + limit
+        deadline = started + timeout
         try:
             while True:
                 job = self.get_job(job_id)
@@ -285,14 +260,13 @@ class SymblClient:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise SymblTimeoutError(
-                        f"Symbl job {job_id} still {job.status!r} after {limit:.0f} s; it keeps running",
+                        f"Symbl job {job_id} still {job.status!r} after {timeout:.0f} s; it keeps running",
                         job_id=job_id,
                         last_status=job.status,
                         method="GET",
                         path=f"/v1/job/{job_id}",
                     )
-                self._sleep(min(interval, remaining))
-                interval = min(interval * factor, longest)
+                self._sleep(min(next(intervals), remaining))
         finally:
             self.usage.record_wait(time.monotonic() - started)
 

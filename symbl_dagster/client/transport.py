@@ -14,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from symbl_dagster.client.auth import TokenCache
-from symbl_dagster.client.retry import RetryPolicy, parse_retry_after
+from symbl_dagster.client.retry import RetryPolicy, Timeouts, parse_retry_after
 from symbl_dagster.client.upload import UploadBody
 from symbl_dagster.client.usage import Usage
 from symbl_dagster.errors import (
@@ -32,6 +32,7 @@ from symbl_dagster.errors import (
 logger = logging.getLogger("symbl_dagster.client")
 
 TOKEN_PATH = "/oauth2/token:generate"
+TOKEN_REFRESH_MARGIN = 300.0  # seconds before expiry; at most half a token's life (see TokenCache)
 _URL_QUERY = re.compile(r"\?[^\s'\"<>)]*")
 _MAX_MESSAGE_CHARS = 500
 
@@ -56,8 +57,7 @@ class Transport:
         app_id: str,
         app_secret: str,
         retry: RetryPolicy,
-        timeout: tuple[float, float],
-        token_refresh_margin: float,
+        timeouts: Timeouts,
         usage: Usage,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -66,10 +66,10 @@ class Transport:
         self._app_id = app_id
         self._app_secret = app_secret
         self._retry = retry
-        self._timeout = timeout
+        self._timeout = timeouts.as_requests_timeout()
         self._usage = usage
         self._sleep = sleep
-        self._tokens = TokenCache(token_refresh_margin)
+        self._tokens = TokenCache(TOKEN_REFRESH_MARGIN)
         self._session = session or _pooled_session()
 
     def close(self) -> None:

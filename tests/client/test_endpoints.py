@@ -211,7 +211,7 @@ def test_listing_pages_through_every_conversation(rsps, fake, client):
 def test_wait_for_job_polls_at_once_then_with_a_growing_interval(rsps, fake, make_client, token_endpoint):
     for status in ["scheduled", "in_progress", "in_progress", "in_progress", "in_progress", "completed"]:
         rsps.add(responses.GET, f"{fake.api}/v1/job/job-1", json={"id": "job-1", "status": status})
-    client, sleeps = make_client(poll_initial=1.0, poll_factor=2.0, poll_max=5.0)
+    client, sleeps = make_client(polling={"initial_interval": 1.0, "factor": 2.0, "max_interval": 5.0})
     assert client.wait_for_job("job-1").is_completed
     assert sleeps == [1.0, 2.0, 4.0, 5.0, 5.0]
     assert client.usage.snapshot().job_wait_seconds >= 0
@@ -231,7 +231,7 @@ def test_wait_for_job_raises_job_failed(rsps, fake, client):
 
 def test_wait_for_job_times_out_and_says_the_job_keeps_running(rsps, fake, make_client, token_endpoint):
     rsps.add(responses.GET, f"{fake.api}/v1/job/job-1", json={"id": "job-1", "status": "in_progress"})
-    client, _ = make_client(poll_initial=0.01, poll_max=0.01)
+    client, _ = make_client(polling={"initial_interval": 0.01, "max_interval": 0.01})
     client._sleep = __import__("time").sleep  # real time must pass for the deadline
     with pytest.raises(SymblTimeoutError) as caught:
         client.wait_for_job("job-1", timeout=0.1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from symbl_dagster.client import SubmissionOptions, SymblClient
+from symbl_dagster.client import PollingPolicy, RetryPolicy, SubmissionOptions, SymblClient, Timeouts
 from symbl_dagster.errors import (
     SymblAuthError,
     SymblJobFailedError,
@@ -40,9 +40,16 @@ CHAT = [
 ]
 
 
-def fast_client(server, **settings) -> SymblClient:
-    defaults = {"backoff_initial": 0.02, "backoff_max": 0.1, "poll_initial": 0.05, "poll_max": 0.2, "wait_timeout": 30}
-    return SymblClient(server._app_id, server._app_secret, server.base_url, **{**defaults, **settings})
+def fast_client(server, retry=None, polling=None, timeouts=None) -> SymblClient:
+    """A client with quick policies for the local server; ``retry``, ``polling``, ``timeouts``: changes to them."""
+    return SymblClient(
+        server._app_id,
+        server._app_secret,
+        server.base_url,
+        retry=RetryPolicy(**{"backoff_initial": 0.02, "backoff_max": 0.1, **(retry or {})}),
+        polling=PollingPolicy(**{"initial_interval": 0.05, "max_interval": 0.2, **(polling or {})}),
+        timeouts=Timeouts(**(timeouts or {})),
+    )
 
 
 def all_conversations(client: SymblClient) -> list:
@@ -110,7 +117,7 @@ def test_wrong_credentials_are_an_auth_error(local_server):
 
 def test_reads_survive_injected_server_errors_and_dropped_connections(local_server):
     server = local_server()
-    with fast_client(server, max_retries=12) as client:
+    with fast_client(server, retry={"max_retries": 12}) as client:
         submission = client.submit_text(CHAT)
         client.wait_for_job(submission.job_id)
         server.set_faults(FaultSettings(seed=3, error_rate=0.3, drop_rate=0.3, paths=("/v1/conversations", "/v1/job")))
@@ -122,7 +129,7 @@ def test_reads_survive_injected_server_errors_and_dropped_connections(local_serv
 
 def test_persistent_server_errors_end_in_the_final_error(local_server):
     server = local_server(faults=FaultSettings(error_rate=1.0, paths=("/v1/conversations",)))
-    with fast_client(server, max_retries=2) as client:
+    with fast_client(server, retry={"max_retries": 2}) as client:
         with pytest.raises(SymblServerError, match="fault injected") as caught:
             client.list_conversations()
     assert caught.value.status == 500 and client.usage.snapshot().retries == 2
@@ -138,7 +145,7 @@ def test_a_submission_answered_500_is_not_resent(local_server):
 
 def test_a_lost_submission_answer_is_not_submitted_twice(local_server):
     server = local_server(faults=FaultSettings(lost_response_rate=1.0, paths=("/v1/process",)))
-    with fast_client(server, max_retries=5) as client:
+    with fast_client(server, retry={"max_retries": 5}) as client:
         with pytest.raises(SymblSubmissionUncertainError, match="may have been received"):
             client.submit_text(CHAT, {"name": "call-42@v1"})
         assert client.usage.snapshot().calls_by_endpoint["POST /v1/process/text"] == 1
@@ -153,7 +160,7 @@ def test_a_lost_submission_answer_is_not_submitted_twice(local_server):
 def test_a_submission_that_timed_out_client_side_is_not_resent(local_server):
     # dagster-airbyte's bug (dagster-io/dagster#34172): the server was still working on a timed-out request.
     server = local_server(faults=FaultSettings(latency_s=0.8, paths=("/v1/process",)))
-    with fast_client(server, read_timeout=0.2) as client:
+    with fast_client(server, timeouts={"read": 0.2}) as client:
         with pytest.raises(SymblSubmissionUncertainError, match="ReadTimeout"):
             client.submit_text(CHAT, {"name": "slow-call@v1"})
         time.sleep(1.0)  # the server finishes handling the one request it received
@@ -175,7 +182,7 @@ def test_a_dropped_submission_is_not_resent_and_can_be_found_missing(local_serve
 def test_a_submission_to_a_server_that_is_not_listening_is_retried(local_server):
     first = local_server()
     port = int(first.base_url.rsplit(":", 1)[1])
-    client = fast_client(first, backoff_initial=0.3, backoff_max=0.6, max_retries=8)
+    client = fast_client(first, retry={"backoff_initial": 0.3, "backoff_max": 0.6, "max_retries": 8})
     client.list_conversations()  # a token in hand, so the refused request is the submission itself
     first.stop()
     restarted = []
@@ -219,7 +226,7 @@ def test_a_refused_token_is_refreshed_and_the_call_replayed(local_server):
 
 def test_the_concurrent_job_limit_is_waited_out(local_server):
     server = local_server(max_concurrent_jobs=1, job_delay_s=0.6)
-    with fast_client(server, backoff_initial=0.2, backoff_max=0.4, max_retries=20) as client:
+    with fast_client(server, retry={"backoff_initial": 0.2, "backoff_max": 0.4, "max_retries": 20}) as client:
         first = client.submit_text(CHAT)
         second = client.submit_text(CHAT)  # 429 until the first job is done, then accepted
         assert client.usage.snapshot().retries >= 1
@@ -232,7 +239,7 @@ def test_an_upload_declined_at_the_job_limit_is_rewound_and_resent(local_server,
     server = local_server(max_concurrent_jobs=1, job_delay_s=0.5, faults=FaultSettings(job_failure_rate=1.0))
     recording = tmp_path / "call.wav"
     recording.write_bytes(b"RIFF" + bytes(2 * 1024 * 1024))
-    with fast_client(server, backoff_initial=0.2, backoff_max=0.4, max_retries=20) as client:
+    with fast_client(server, retry={"backoff_initial": 0.2, "backoff_max": 0.4, "max_retries": 20}) as client:
         client.submit_text(CHAT)
         submission = client.submit_audio_file(recording)  # 429 (answered before the body is read) until then
         usage = client.usage.snapshot()
@@ -242,7 +249,7 @@ def test_an_upload_declined_at_the_job_limit_is_rewound_and_resent(local_server,
 
 def test_the_concurrent_job_limit_surfaces_as_rate_limit_error_without_retries(local_server):
     server = local_server(max_concurrent_jobs=1, job_delay_s=2)
-    with fast_client(server, max_retries=0) as client:
+    with fast_client(server, retry={"max_retries": 0}) as client:
         client.submit_text(CHAT)
         with pytest.raises(SymblRateLimitError, match="concurrent jobs") as caught:
             client.submit_text(CHAT)
@@ -315,7 +322,7 @@ def test_one_client_shared_by_threads_under_faults(local_server):
     from concurrent.futures import ThreadPoolExecutor
 
     server = local_server(faults=FaultSettings(seed=5, error_rate=0.2, drop_rate=0.1, paths=("/v1/conversations",)))
-    with fast_client(server, max_retries=12) as client:
+    with fast_client(server, retry={"max_retries": 12}) as client:
         submission = client.submit_text(CHAT)
         client.wait_for_job(submission.job_id)
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -337,7 +344,7 @@ def test_a_recorded_call_through_the_real_speech_engine(local_server, tmp_path):
         out.writeframes(call.readframes(int(8.0 * call.getframerate())))
     server = local_server()
     options = SubmissionOptions(name="support", enable_speaker_diarization=True, diarization_speaker_count=2)
-    with fast_client(server, poll_max=0.5) as client, clip.open("rb") as stream:
+    with fast_client(server, polling={"max_interval": 0.5}) as client, clip.open("rb") as stream:
         submission = client.submit_audio_file(stream, options=options)
         assert client.wait_for_job(submission.job_id, timeout=120).is_completed
         messages = client.get_messages(submission.conversation_id, sentiment=True, verbose=True)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from symbl_dagster.client import RetryPolicy, SubmissionOptions, SymblClient
+from symbl_dagster.client import PollingPolicy, RetryPolicy, SubmissionOptions, SymblClient, Timeouts
 from symbl_dagster.client.auth import TokenCache
 from symbl_dagster.client.options import normalize_options, to_query_params
 from symbl_dagster.client.retry import parse_retry_after
@@ -102,21 +102,27 @@ def test_parse_retry_after(header, seconds):
 
 
 @pytest.mark.parametrize(
-    "settings",
+    ("policy", "settings"),
     [
-        {"max_retries": -1},
-        {"backoff_initial": 0},
-        {"backoff_max": 0.1, "backoff_initial": 1},
-        {"read_timeout": 0},
-        {"token_refresh_margin": -1},
-        {"poll_factor": 0.5},
-        {"poll_initial": 10, "poll_max": 1},
-        {"wait_timeout": -1},
+        (RetryPolicy, {"max_retries": -1}),
+        (RetryPolicy, {"backoff_initial": 0}),
+        (RetryPolicy, {"backoff_max": 0.1, "backoff_initial": 1}),
+        (RetryPolicy, {"max_retry_after": -1}),
+        (Timeouts, {"read": 0}),
+        (Timeouts, {"connect": -1}),
+        (PollingPolicy, {"factor": 0.5}),
+        (PollingPolicy, {"initial_interval": 10, "max_interval": 1}),
+        (PollingPolicy, {"initial_interval": 0}),
     ],
 )
-def test_invalid_client_settings_are_configuration_errors(settings):
+def test_invalid_policies_are_configuration_errors(policy, settings):
     with pytest.raises(SymblConfigurationError):
-        SymblClient("id", "secret", **settings)
+        policy(**settings)
+
+
+def test_poll_intervals_grow_to_the_cap():
+    intervals = PollingPolicy(initial_interval=1.0, factor=2.0, max_interval=5.0).intervals()
+    assert [next(intervals) for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
 
 
 @pytest.mark.parametrize(

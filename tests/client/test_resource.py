@@ -12,10 +12,13 @@ from dagster import AssetExecutionContext, DagsterInstance, Definitions, EnvVar,
 from symbl_dagster import SymblResource
 from symbl_dagster.client import SymblClient
 from symbl_dagster.errors import SymblConfigurationError
+from symbl_dagster.resource import RetryConfig
 
 
 def test_get_client_builds_one_client_for_all_threads():
-    resource = SymblResource(app_id="id", app_secret="secret", base_url="http://127.0.0.1:9", max_retries=2)
+    resource = SymblResource(
+        app_id="id", app_secret="secret", base_url="http://127.0.0.1:9", retry=RetryConfig(max_retries=2)
+    )
     seen: list[SymblClient] = []
     threads = [threading.Thread(target=lambda: seen.append(resource.get_client())) for _ in range(8)]
     for thread in threads:
@@ -24,7 +27,7 @@ def test_get_client_builds_one_client_for_all_threads():
         thread.join()
     assert len({id(client) for client in seen}) == 1
     client = seen[0]
-    assert client.base_url == "http://127.0.0.1:9" and client._transport._retry.max_retries == 2
+    assert client.base_url == "http://127.0.0.1:9" and client.retry.max_retries == 2
 
 
 def test_every_setting_is_described():
@@ -113,7 +116,10 @@ def test_secret_and_token_never_reach_dagster_events_or_metadata(tmp_path):
 
         mock.add(responses.GET, "https://symbl.test/v1/job/j", status=400, json={"message": f"bad {token}"})
         resource = SymblResource(
-            app_id="id", app_secret=secret, base_url="https://symbl.test", backoff_initial=0.01, backoff_max=0.01
+            app_id="id",
+            app_secret=secret,
+            base_url="https://symbl.test",
+            retry=RetryConfig(backoff_initial=0.01, backoff_max=0.01),
         )
         with DagsterInstance.ephemeral() as instance:
             defs = Definitions(assets=[job_status, failing], resources={"symbl": resource})

@@ -130,7 +130,7 @@ def test_token_is_refreshed_before_it_expires(rsps, fake, make_client):
 
 def test_server_errors_are_retried_and_the_final_error_raised_after_the_loop(rsps, fake, make_client, token_endpoint):
     rsps.add(responses.GET, fake.api + JOB, status=500, json={"message": "Something went wrong"})
-    client, sleeps = make_client(max_retries=3)
+    client, sleeps = make_client(retry={"max_retries": 3})
     with pytest.raises(SymblServerError) as caught:
         client.get_job("job-1")
     assert caught.value.status == 500 and caught.value.message == "Something went wrong"
@@ -142,7 +142,7 @@ def test_server_errors_are_retried_and_the_final_error_raised_after_the_loop(rsp
 
 def test_backoff_grows_exponentially_with_jitter_under_a_cap(rsps, fake, make_client, token_endpoint):
     rsps.add(responses.GET, fake.api + JOB, status=503)
-    client, sleeps = make_client(max_retries=6, backoff_initial=1.0, backoff_max=8.0)
+    client, sleeps = make_client(retry={"max_retries": 6, "backoff_initial": 1.0, "backoff_max": 8.0})
     with pytest.raises(SymblServerError):
         client.get_job("job-1")
     ceilings = [1, 2, 4, 8, 8, 8]
@@ -169,7 +169,7 @@ def test_rate_limit_honours_retry_after_http_date(rsps, fake, make_client, token
 
 def test_a_retry_after_beyond_the_limit_raises_at_once(rsps, fake, make_client, token_endpoint):
     rsps.add(responses.GET, fake.api + JOB, status=429, headers={"Retry-After": "3600"}, json={"message": "later"})
-    client, sleeps = make_client(max_retry_after=60)
+    client, sleeps = make_client(retry={"max_retry_after": 60})
     with pytest.raises(SymblRateLimitError) as caught:
         client.get_job("job-1")
     assert caught.value.retry_after == 3600 and caught.value.status == 429
@@ -178,7 +178,7 @@ def test_a_retry_after_beyond_the_limit_raises_at_once(rsps, fake, make_client, 
 
 def test_rate_limit_error_after_exhausting_retries(rsps, fake, make_client, token_endpoint):
     rsps.add(responses.GET, fake.api + JOB, status=429, json={"message": "Maximum number of concurrent jobs reached"})
-    client, _ = make_client(max_retries=2)
+    client, _ = make_client(retry={"max_retries": 2})
     with pytest.raises(SymblRateLimitError, match="concurrent jobs"):
         client.get_job("job-1")
     assert len(fake.calls(rsps, JOB)) == 3
@@ -225,7 +225,7 @@ def test_read_requests_retry_timeouts_and_connection_errors(rsps, fake, client, 
 
 def test_connection_errors_become_symbl_connection_errors_after_retries(rsps, fake, make_client, token_endpoint):
     rsps.add(responses.GET, fake.api + JOB, body=dropped())
-    client, sleeps = make_client(max_retries=2)
+    client, sleeps = make_client(retry={"max_retries": 2})
     with pytest.raises(SymblConnectionError, match="Connection aborted") as caught:
         client.get_job("job-1")
     assert caught.value.status is None and caught.value.path == JOB

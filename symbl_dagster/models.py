@@ -85,10 +85,15 @@ class JobStatus:
 
 @dataclass(frozen=True)
 class Submission:
-    """What every Async API submission returns: the conversation and the job processing it."""
+    """What every Async API submission returns: the conversation and the job processing it.
+
+    ``adopted`` is true when ``SymblClient.submit_or_adopt`` found the conversation an earlier attempt had
+    created instead of submitting again.
+    """
 
     conversation_id: str
     job_id: str
+    adopted: bool = False
 
     @classmethod
     def from_api(cls, payload: JSON) -> Submission:
@@ -228,7 +233,11 @@ class Message:
 
 @dataclass(frozen=True)
 class Conversation:
-    """A conversation's metadata (``GET /v1/conversations/{id}`` and the list endpoint)."""
+    """A conversation's metadata (``GET /v1/conversations/{id}`` and the list endpoint).
+
+    ``jobs`` lists the conversation's jobs, oldest first, where the server says (the bundled server does;
+    Symbl's documented answer has no such field, and then it is empty).
+    """
 
     id: str
     name: str | None
@@ -237,6 +246,7 @@ class Conversation:
     end_time: datetime | None
     members: list[Member] = field(default_factory=list)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
 
     @classmethod
     def from_api(cls, payload: JSON) -> Conversation:
@@ -248,6 +258,7 @@ class Conversation:
             end_time=parse_time(payload.get("endTime")),
             members=[Member.from_api(member) for member in _items(payload.get("members"))],
             metadata=dict(_mapping(payload.get("metadata"))),
+            jobs=[Job.from_api(job) for job in _items(payload.get("jobs"))],
         )
 
 

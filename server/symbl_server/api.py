@@ -380,7 +380,10 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
         return 200, {"conversations": [ConversationView(self.app.store, row).conversation_json() for row in rows]}
 
     def get_conversation(self, cid: str) -> tuple[int, object]:
-        return 200, self._view(cid).conversation_json()
+        """The conversation, plus (beyond Symbl's documented fields) its jobs, oldest first, so a client whose
+        submission answer was lost can find the job of the conversation it created."""
+        jobs = [{"id": job.id, "status": job.status} for job in self.app.store.jobs_of(cid)]
+        return 200, {**self._view(cid).conversation_json(), "jobs": jobs}
 
     def put_metadata(self, cid: str) -> tuple[int, object]:
         self._view(cid)

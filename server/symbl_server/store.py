@@ -214,6 +214,11 @@ class Store:
         rows = self._query("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return _job(rows[0]) if rows else None
 
+    def jobs_of(self, conversation_id: str) -> list[JobRow]:
+        """The conversation's jobs in the order they were submitted."""
+        rows = self._query("SELECT * FROM jobs WHERE conversation_id = ? ORDER BY created_at, rowid", (conversation_id,))
+        return [_job(row) for row in rows]
+
     def set_job_status(self, job_id: str, status: str, reason: str | None = None) -> None:
         with self.transaction() as db:
             db.execute(

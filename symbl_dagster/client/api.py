@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO, cast
 from urllib.parse import quote
 
 import requests
@@ -17,7 +21,11 @@ from symbl_dagster.client.upload import FileSource, guess_audio_content_type, op
 from symbl_dagster.client.usage import Usage
 from symbl_dagster.errors import (
     SymblConfigurationError,
+    SymblConnectionError,
+    SymblError,
     SymblJobFailedError,
+    SymblNotFoundError,
+    SymblServerError,
     SymblSubmissionUncertainError,
     SymblTimeoutError,
 )
@@ -41,6 +49,13 @@ from symbl_dagster.models import (
 
 DEFAULT_BASE_URL = "https://api.symbl.ai"
 DEFAULT_JOB_TIMEOUT = 4 * 3600.0  # Symbl accepts recordings of up to 4 h
+#: The conversation metadata key under which ``submit_or_adopt`` records its identity and job id.
+SUBMISSION_METADATA_KEY = "symblDagsterSubmission"
+
+#: Opens a fresh binary stream of the recording for each attempt, e.g. ``lambda: storage.open(key)``.
+FileOpener = Callable[[], AbstractContextManager[BinaryIO]]
+
+logger = logging.getLogger("symbl_dagster.client")
 
 _CONVERSATION = "/v1/conversations/{conversationId}"
 
@@ -119,9 +134,8 @@ class SymblClient:
 
     # ---------------------------------------------------------------- Async API
     #
-    # A submission is never resent once Symbl may have received it. If one raises
-    # SymblSubmissionUncertainError, give submissions a unique ``name`` option and look for it with
-    # ``find_conversations(name=...)`` before submitting again (or wait for the webhook, if one was set).
+    # A plain submission is never resent once Symbl may have received it (SymblSubmissionUncertainError);
+    # submit_or_adopt is the submission that is safe to retry.
 
     def submit_audio_file(
         self, file: FileSource, *, content_type: str | None = None, options: Options = None, size: int | None = None
@@ -189,6 +203,135 @@ class SymblClient:
     ) -> Submission:
         return self._submit_json("PUT", "/v1/process/text", conversation_id, {"messages": _text(messages)}, options)
 
+    def submit_or_adopt(
+        self,
+        identity: str,
+        *,
+        file: FileSource | FileOpener | None = None,
+        url: str | None = None,
+        video: bool = False,
+        content_type: str | None = None,
+        size: int | None = None,
+        options: Options = None,
+        timeout: float | None = None,
+        check_existing: bool = True,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Submission:
+        """Submit a recording exactly once per ``identity``, retrying whatever failure leaves the outcome unknown.
+
+        ``identity`` (see :func:`submission_identity`) becomes the conversation's ``name``. When
+        ``check_existing`` (the default: a crash may have hidden an earlier attempt), a conversation with that
+        name is looked for first and, if its job has not failed, adopted (``Submission.adopted``) instead of
+        submitting. After a lost answer, a read timeout, a dropped connection or a 5xx, the conversation is
+        looked for again and the recording sent again only if it is not there, up to the retry policy's
+        ``max_retries`` times. The job of a found conversation comes from its ``jobs`` (the bundled server) or
+        from the metadata this method writes after each submission (``symblDagsterSubmission``).
+
+        Give either ``file`` (a path; a binary stream, rewound for each attempt when seekable; or a callable
+        that opens a fresh stream as a context manager, e.g. for an S3 body) or ``url``. ``video`` selects
+        the video endpoints. ``timeout`` (seconds) bounds the whole call, including waiting for a free slot
+        when the account's concurrent-job limit answers 429: without it such a 429 is retried as the retry
+        policy says; with it the wait lasts as long as the timeout allows. Each wait and retry is logged and
+        told to ``on_wait``.
+
+        Raises:
+            SymblSubmissionUncertainError: the outcome stayed unknown after the retries, or a conversation
+                with this identity exists but the server does not say which job processes it.
+            SymblError: any other failure, e.g. ``SymblBadRequestError`` for a recording Symbl refuses.
+        """
+        if (file is None) == (url is None):
+            raise ValueError("give either file or url")
+        params = normalize_options(options)
+        if params.get("name", identity) != identity:
+            raise ValueError(f"options name {params['name']!r} differs from the identity, which is the name")
+        params["name"] = identity
+        deadline = None if timeout is None else time.monotonic() + timeout
+        media = "video" if video else "audio"
+        if check_existing and (adopted := self._adopt(identity)) is not None:
+            return adopted
+        replay = _Replay(file) if file is not None else None
+        attempts = 0
+        while True:
+            try:
+                if replay is not None:
+                    with replay.open() as source:
+                        submission = self._upload(
+                            "POST",
+                            f"/v1/process/{media}",
+                            media,
+                            None,
+                            source,
+                            content_type,
+                            params,
+                            size,
+                            deadline,
+                            on_wait,
+                        )
+                else:
+                    submission = self._submit_json(
+                        "POST", f"/v1/process/{media}/url", None, {"url": url}, params, deadline, on_wait
+                    )
+            except (SymblConnectionError, SymblServerError) as error:
+                remaining = math.inf if deadline is None else deadline - time.monotonic()
+                if attempts >= self.retry.max_retries or remaining <= 0 or (replay and not replay.can_repeat):
+                    raise
+                delay = min(self.retry.backoff(attempts), remaining)
+                attempts += 1
+                self._tell(on_wait, f"submission {identity!r}: {error}; looking for it again in {delay:.1f} s")
+                self._sleep(delay)
+                if (adopted := self._adopt(identity)) is not None:
+                    return adopted
+                continue
+            self._remember_job(submission, identity)
+            return submission
+
+    def _adopt(self, identity: str) -> Submission | None:
+        """The newest conversation named ``identity`` whose job has not failed, or None to submit."""
+        unknown_job = None
+        for listed in reversed(self.find_conversations(name=identity)):
+            conversation = self.get_conversation(listed.id)
+            recorded = conversation.metadata.get(SUBMISSION_METADATA_KEY)
+            job_id = recorded.get("jobId") if isinstance(recorded, Mapping) else None
+            if job_id is None and conversation.jobs:
+                job_id = conversation.jobs[0].id  # the submission's; later ones are appends
+            if job_id is None:
+                unknown_job = conversation.id
+                continue
+            try:
+                job = self.get_job(str(job_id))
+            except SymblNotFoundError:
+                continue
+            if not job.is_failed:
+                logger.info(
+                    "adopting conversation %s (job %s) submitted earlier as %r", conversation.id, job.id, identity
+                )
+                return Submission(conversation.id, job.id, adopted=True)
+        if unknown_job is not None:
+            raise SymblSubmissionUncertainError(
+                f"conversation {unknown_job} named {identity!r} exists, but the server does not say which job"
+                " processes it",
+                method="GET",
+                path=f"/v1/conversations/{unknown_job}",
+                next_step="check that conversation at Symbl; use it as it is, or delete it to submit afresh",
+            )
+        return None
+
+    def _remember_job(self, submission: Submission, identity: str) -> None:
+        """Write the job id into the conversation's metadata, where :meth:`_adopt` finds it after a crash."""
+        record = {SUBMISSION_METADATA_KEY: {"identity": identity, "jobId": submission.job_id}}
+        try:
+            self.update_metadata(submission.conversation_id, record)
+        except SymblError as error:
+            logger.warning(
+                "could not record job %s on conversation %s: %s", submission.job_id, submission.conversation_id, error
+            )
+
+    @staticmethod
+    def _tell(on_wait: Callable[[str], None] | None, note: str) -> None:
+        logger.info(note)
+        if on_wait is not None:
+            on_wait(note)
+
     def _upload(
         self,
         method: str,
@@ -199,6 +342,8 @@ class SymblClient:
         content_type: str | None,
         options: Options,
         size: int | None,
+        slot_deadline: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> Submission:
         path, endpoint = self._submission_path(method, base_path, conversation_id)
         if content_type is None:
@@ -207,16 +352,39 @@ class SymblClient:
         params = to_query_params(options)
         with open_upload(file, size=size, on_read=self.usage.record_upload) as body:
             answer = self._transport.request(
-                method, path, endpoint=endpoint, kind=Kind.SUBMISSION, params=params, upload=body, headers=headers
+                method,
+                path,
+                endpoint=endpoint,
+                kind=Kind.SUBMISSION,
+                params=params,
+                upload=body,
+                headers=headers,
+                slot_deadline=slot_deadline,
+                on_wait=on_wait,
             )
         return _submission(answer, method, path)
 
     def _submit_json(
-        self, method: str, base_path: str, conversation_id: str | None, body: dict[str, Any], options: Options
+        self,
+        method: str,
+        base_path: str,
+        conversation_id: str | None,
+        body: dict[str, Any],
+        options: Options,
+        slot_deadline: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> Submission:
         path, endpoint = self._submission_path(method, base_path, conversation_id)
         payload = {**normalize_options(options), **body}
-        answer = self._transport.request(method, path, endpoint=endpoint, kind=Kind.SUBMISSION, json=payload)
+        answer = self._transport.request(
+            method,
+            path,
+            endpoint=endpoint,
+            kind=Kind.SUBMISSION,
+            json=payload,
+            slot_deadline=slot_deadline,
+            on_wait=on_wait,
+        )
         return _submission(answer, method, path)
 
     @staticmethod
@@ -445,6 +613,40 @@ def _submission(answer: Any, method: str, path: str) -> Submission:
         method=method,
         path=path,
     )
+
+
+class _Replay:
+    """A recording source that ``submit_or_adopt`` can send more than once, when its kind allows."""
+
+    def __init__(self, file: FileSource | FileOpener) -> None:
+        self._file = file
+        reopens = callable(file) or isinstance(file, (str, os.PathLike))
+        self._start = None if reopens else _position(cast(BinaryIO, file))
+        self._repeatable = reopens or self._start is not None
+        self._opened = 0
+
+    @property
+    def can_repeat(self) -> bool:
+        """False for a one-way stream that was already sent: it cannot be read again."""
+        return self._opened == 0 or self._repeatable
+
+    @contextmanager
+    def open(self) -> Iterator[FileSource]:
+        self._opened += 1
+        if callable(self._file):
+            with self._file() as stream:
+                yield stream
+            return
+        if self._start is not None:
+            cast(BinaryIO, self._file).seek(self._start)
+        yield self._file
+
+
+def _position(stream: BinaryIO) -> int | None:
+    try:
+        return stream.tell() if stream.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _flag(value: bool) -> str | None:

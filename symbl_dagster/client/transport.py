@@ -87,6 +87,8 @@ class Transport:
         upload: UploadBody | None = None,
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
+        slot_deadline: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> Any:
         """Send one logical request and return its decoded JSON body.
 
@@ -95,9 +97,16 @@ class Transport:
         failure to connect (it never left); after a read timeout or a dropped connection it raises
         :class:`SymblSubmissionUncertainError`. A 401 refreshes the token and replays once. Other 4xx answers
         are raised at once. ``endpoint`` is the path template counted in ``usage``.
+
+        With a ``slot_deadline`` (a ``time.monotonic()`` value), a submission refused at the account's
+        concurrent-job limit is resent, with growing jittered backoff and never before ``Retry-After``,
+        until a slot frees up or the deadline passes, whatever ``max_retries`` says; each wait is logged and
+        told to ``on_wait``.
         """
         retry_number = 0
+        slot_waits = 0
         replayed_after_401 = False
+        started = time.monotonic()
         while True:
             token = self._token() if authenticated else None
             try:
@@ -120,6 +129,15 @@ class Transport:
                 error = self._error_from_response(response, method, path)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 retryable = _retryable_status(response.status_code, kind)
+                if (
+                    slot_deadline is not None
+                    and isinstance(error, SymblRateLimitError)
+                    and error.at_concurrency_limit
+                    and (upload is None or upload.rewind())
+                ):
+                    self._wait_for_slot(error, slot_waits, started, slot_deadline, on_wait)
+                    slot_waits += 1
+                    continue
             if not retryable or retry_number >= self._retry.max_retries or (upload is not None and not upload.rewind()):
                 raise error
             delay = self._retry.delay(retry_number, retry_after)
@@ -137,6 +155,31 @@ class Transport:
                 delay,
             )
             self._sleep(delay)
+
+    def _wait_for_slot(
+        self,
+        error: SymblRateLimitError,
+        waits: int,
+        started: float,
+        deadline: float,
+        on_wait: Callable[[str], None] | None,
+    ) -> None:
+        """Sleep before asking again for a concurrent-job slot, or raise ``error`` once ``deadline`` has passed."""
+        now = time.monotonic()
+        waited = now - started
+        if now >= deadline:
+            error.next_step = f"no concurrent-job slot freed up in {waited:.0f} s of waiting; {error.next_step}"
+            raise error
+        delay = min(max(self._retry.backoff(waits), error.retry_after or 0.0), deadline - now)
+        self._usage.record_retry()
+        note = (
+            f"{error.method} {error.path}: every concurrent-job slot is taken (HTTP 429); waiting {delay:.1f} s for"
+            f" one ({waited:.0f} s waited, {deadline - now:.0f} s left)"
+        )
+        logger.info(note)
+        if on_wait is not None:
+            on_wait(note)
+        self._sleep(delay)
 
     def _send(
         self,
@@ -229,8 +272,7 @@ class Transport:
         reason = f"{type(exc).__name__}: {self._redact(_URL_QUERY.sub('', str(exc)))}"
         if kind is Kind.SUBMISSION and not never_sent:
             return SymblSubmissionUncertainError(
-                "the submission may have been received but its answer was lost, so it was not resent; find it"
-                f" with find_conversations(name=...) before submitting again ({reason})",
+                f"the submission may have been received but its answer was lost, so it was not resent ({reason})",
                 method=method,
                 path=path,
             )

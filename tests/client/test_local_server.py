@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from symbl_dagster.client import PollingPolicy, RetryPolicy, SubmissionOptions, SymblClient, Timeouts
+from symbl_dagster.client.api import SUBMISSION_METADATA_KEY
+from symbl_dagster.client.options import submission_identity
 from symbl_dagster.errors import (
     SymblAuthError,
     SymblJobFailedError,
@@ -20,7 +22,7 @@ from symbl_dagster.errors import (
     SymblSubmissionUncertainError,
     SymblTimeoutError,
 )
-from symbl_dagster.models import TextMessage
+from symbl_dagster.models import Submission, TextMessage
 from symbl_server import FaultSettings
 
 CHAT = [
@@ -264,7 +266,7 @@ def test_a_failed_job_raises_job_failed(local_server):
             client.wait_for_job(submission.job_id)
         reason = client.get_job(submission.job_id).message
     assert caught.value.job_id == submission.job_id
-    assert reason and str(caught.value).endswith(f"failed: {reason}")
+    assert reason and caught.value.message.endswith(f"failed: {reason}")
 
 
 def test_waiting_times_out_and_can_be_resumed(local_server):
@@ -355,3 +357,142 @@ def test_a_recorded_call_through_the_real_speech_engine(local_server, tmp_path):
     assert all(m.sentiment_label in {"positive", "neutral", "negative"} for m in messages)
     assert {m.speaker_id for m in messages} <= {member.id for member in members}
     assert members and all(member.name and member.name.startswith("Speaker ") for member in members)
+
+
+# ---------------------------------------------------------------- submit_or_adopt: exactly once under faults
+
+
+@pytest.fixture
+def silence(tmp_path) -> Path:
+    """One second of silent WAV: a real recording the speech engine processes in a moment."""
+    path = tmp_path / "silence.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(bytes(32000))
+    return path
+
+
+def submit_all(client: SymblClient, recording: Path, count: int, **settings) -> list:
+    return [
+        client.submit_or_adopt(submission_identity(f"call-{n}.wav", "v1"), file=recording, **settings)
+        for n in range(count)
+    ]
+
+
+def jobs_by_name(server, client: SymblClient) -> dict[str, list[str]]:
+    """Every conversation's name -> its job ids, read with the faults switched off."""
+    server.set_faults(FaultSettings())
+    return {c.name: [job.id for job in client.get_conversation(c.id).jobs] for c in all_conversations(client)}
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        FaultSettings(seed=1, lost_response_rate=0.5, paths=("/v1/process",)),
+        FaultSettings(seed=2, error_rate=0.3, drop_rate=0.2, paths=("/v1/process",)),
+        FaultSettings(seed=3, error_rate=0.2, drop_rate=0.1, lost_response_rate=0.3),
+    ],
+    ids=["lost-responses", "500s-and-drops", "everything-everywhere"],
+)
+def test_submit_or_adopt_makes_exactly_one_job_per_identity_under_faults(local_server, silence, faults):
+    server = local_server(faults=faults)
+    with fast_client(server, retry={"max_retries": 12}) as client:
+        submissions = submit_all(client, silence, 6)
+        sent = client.usage.snapshot().calls_by_endpoint["POST /v1/process/audio"]
+        conversations = jobs_by_name(server, client)
+        for submission in submissions:
+            assert client.wait_for_job(submission.job_id, timeout=60).is_completed
+    names = [submission_identity(f"call-{n}.wav", "v1") for n in range(6)]
+    assert sorted(conversations) == sorted(names)  # one conversation per identity
+    assert [conversations[name] for name in names] == [[s.job_id] for s in submissions]  # and one job each
+    adopted = sum(submission.adopted for submission in submissions)
+    assert sent + adopted > 6  # the faults did strike: some submissions were sent again or adopted
+    assert (adopted > 0) == (faults.lost_response_rate > 0)  # only a lost answer leaves something to adopt
+
+
+def test_submit_or_adopt_adopts_what_an_earlier_run_submitted(local_server, silence):
+    server = local_server()
+    identity = submission_identity("call.wav", "v1", {"detectPhrases": True})
+    with fast_client(server) as client:
+        first = client.submit_or_adopt(identity, file=silence, options={"detectPhrases": True})
+        again = client.submit_or_adopt(identity, file=silence, options={"detectPhrases": True})
+        assert again == Submission(first.conversation_id, first.job_id, adopted=True) and not first.adopted
+        assert client.usage.snapshot().calls_by_endpoint["POST /v1/process/audio"] == 1
+        recorded = client.get_conversation(first.conversation_id).metadata[SUBMISSION_METADATA_KEY]
+        assert recorded == {"identity": identity, "jobId": first.job_id}
+        other_version = client.submit_or_adopt(submission_identity("call.wav", "v2"), file=silence)
+        assert not other_version.adopted and other_version.conversation_id != first.conversation_id
+
+
+def test_submit_or_adopt_submits_again_when_the_adopted_job_failed(local_server, silence):
+    server = local_server(faults=FaultSettings(job_failure_rate=1.0))
+    with fast_client(server) as client:
+        failed = client.submit_or_adopt("call@v1", file=silence)
+        with pytest.raises(SymblJobFailedError):
+            client.wait_for_job(failed.job_id, timeout=30)
+        server.set_faults(FaultSettings())
+        retried = client.submit_or_adopt("call@v1", file=silence)
+        assert not retried.adopted and retried.job_id != failed.job_id
+        assert client.wait_for_job(retried.job_id, timeout=60).is_completed
+        assert client.submit_or_adopt("call@v1", file=silence).job_id == retried.job_id
+
+
+def test_submit_or_adopt_resends_a_seekable_stream_and_an_opener(local_server, silence):
+    server = local_server(faults=FaultSettings(seed=4, error_rate=0.5, paths=("/v1/process",)))
+    with fast_client(server, retry={"max_retries": 12}) as client, silence.open("rb") as stream:
+        from_stream = client.submit_or_adopt("stream@v1", file=stream)
+        from_opener = client.submit_or_adopt("opener@v1", file=lambda: silence.open("rb"))
+        assert client.usage.snapshot().bytes_uploaded > 2 * silence.stat().st_size  # some were sent twice
+        assert jobs_by_name(server, client) == {
+            "stream@v1": [from_stream.job_id],
+            "opener@v1": [from_opener.job_id],
+        }
+
+
+def test_submit_or_adopt_waits_for_a_slot_at_the_concurrency_limit(local_server, silence):
+    server = local_server(max_concurrent_jobs=1, job_delay_s=1.5)
+    notes: list[str] = []
+    with fast_client(server, retry={"max_retries": 0, "backoff_initial": 0.1, "backoff_max": 0.3}) as client:
+        first = client.submit_or_adopt("first@v1", file=silence)
+        second = client.submit_or_adopt("second@v1", file=silence, timeout=30, on_wait=notes.append)
+        assert client.get_job(first.job_id).is_completed  # the slot freed up when the first job ended
+        assert client.wait_for_job(second.job_id, timeout=30).is_completed
+    assert notes and all("every concurrent-job slot is taken (HTTP 429); waiting" in note for note in notes)
+    assert len(jobs_by_name(server, client)) == 2
+
+
+def test_waiting_for_a_slot_ends_at_the_timeout_with_the_cause(local_server, silence):
+    server = local_server(max_concurrent_jobs=1, job_delay_s=5)
+    with fast_client(server, retry={"max_retries": 0, "backoff_initial": 0.1, "backoff_max": 0.2}) as client:
+        client.submit_or_adopt("first@v1", file=silence)
+        started = time.monotonic()
+        with pytest.raises(SymblRateLimitError) as caught:
+            client.submit_or_adopt("second@v1", file=silence, timeout=0.8)
+        assert 0.8 <= time.monotonic() - started < 3
+        with pytest.raises(SymblRateLimitError):
+            client.submit_or_adopt("third@v1", file=silence)  # no timeout: the retry policy alone, none here
+    message = str(caught.value)
+    assert message.startswith("POST /v1/process/audio -> HTTP 429: This API has a limit of maximum of `1`")
+    assert "no concurrent-job slot freed up in 1 s of waiting" in message
+
+
+def test_submit_or_adopt_gives_up_after_max_retries_and_says_how_to_recover(local_server, silence):
+    server = local_server(faults=FaultSettings(error_rate=1.0, paths=("/v1/process",)))
+    with fast_client(server, retry={"max_retries": 2}) as client:
+        with pytest.raises(SymblServerError) as caught:
+            client.submit_or_adopt("call@v1", file=silence)
+        assert client.usage.snapshot().calls_by_endpoint["POST /v1/process/audio"] == 3
+    assert "fault injected" in str(caught.value) and "submit_or_adopt retries a submission" in str(caught.value)
+
+
+def test_submit_or_adopt_refuses_unclear_arguments(local_server, silence):
+    with fast_client(local_server()) as client:
+        with pytest.raises(ValueError, match="either file or url"):
+            client.submit_or_adopt("call@v1")
+        with pytest.raises(ValueError, match="either file or url"):
+            client.submit_or_adopt("call@v1", file=silence, url="https://example.com/a.wav")
+        with pytest.raises(ValueError, match="differs from the identity"):
+            client.submit_or_adopt("call@v1", file=silence, options={"name": "other"})
+        assert all_conversations(client) == []

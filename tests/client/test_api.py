@@ -1,4 +1,5 @@
-"""Every endpoint's method, path, parameters and typed answer, and job polling, against the mocked API."""
+"""``SymblClient`` against the mocked API: every endpoint's method, path, parameters and typed answer, job
+polling, and ``submit_or_adopt`` on answers shaped as Symbl documents them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ import pytest
 import responses
 from responses import matchers
 
-from symbl_dagster.client import SubmissionOptions
-from symbl_dagster.errors import SymblJobFailedError, SymblNotFoundError, SymblTimeoutError
-from symbl_dagster.models import TextMessage
+from symbl_dagster.client import SubmissionOptions, SymblClient
+from symbl_dagster.client.api import SUBMISSION_METADATA_KEY
+from symbl_dagster.errors import (
+    SymblConfigurationError,
+    SymblJobFailedError,
+    SymblNotFoundError,
+    SymblSubmissionUncertainError,
+    SymblTimeoutError,
+)
+from symbl_dagster.models import Submission, TextMessage
 
 CID = "5815170693595136"
 CONV = f"/v1/conversations/{CID}"
@@ -224,7 +232,7 @@ def test_wait_for_job_raises_job_failed(rsps, fake, client):
     )
     with pytest.raises(SymblJobFailedError) as caught:
         client.wait_for_job("job-1")
-    assert caught.value.job_id == "job-1" and str(caught.value).endswith("job-1 failed")
+    assert caught.value.job_id == "job-1" and caught.value.message.endswith("job-1 failed")
     with pytest.raises(SymblJobFailedError, match="job-2 failed: not audio"):
         client.wait_for_job("job-2")
 
@@ -252,3 +260,51 @@ def test_wait_for_an_unknown_job_is_not_found(rsps, fake, client):
     rsps.add(responses.GET, f"{fake.api}/v1/job/nope", status=404, json={"message": "Job with nope not found"})
     with pytest.raises(SymblNotFoundError, match="not found"):
         client.wait_for_job("nope")
+
+
+@pytest.mark.parametrize(
+    ("app_id", "app_secret", "base_url"), [("", "s", "http://x"), ("i", "", "http://x"), ("i", "s", "ftp://x")]
+)
+def test_missing_credentials_or_bad_url_are_configuration_errors(app_id, app_secret, base_url):
+    with pytest.raises(SymblConfigurationError):
+        SymblClient(app_id, app_secret, base_url)
+
+
+# ---------------------------------------------------------------- submit_or_adopt on Symbl's documented answers
+
+
+def listed_as(rsps, fake, name: str, metadata: dict) -> None:
+    """One conversation named ``name``, answered as Symbl documents it: no ``jobs`` field."""
+    rsps.add(responses.GET, fake.api + "/v1/conversations", json={"conversations": [{"id": CID, "name": name}]})
+    rsps.add(responses.GET, fake.api + CONV, json={"id": CID, "name": name, "metadata": metadata})
+
+
+def test_submit_or_adopt_finds_the_job_in_the_metadata_it_wrote(rsps, fake, client):
+    listed_as(rsps, fake, "call@v1", {SUBMISSION_METADATA_KEY: {"identity": "call@v1", "jobId": "job-1"}})
+    rsps.add(responses.GET, fake.api + "/v1/job/job-1", json={"id": "job-1", "status": "in_progress"})
+    adopted = client.submit_or_adopt("call@v1", url="https://media.example/call.wav")
+    assert adopted == Submission(CID, "job-1", adopted=True)
+    assert fake.calls(rsps, "/v1/process/audio/url") == []
+
+
+def test_submit_or_adopt_writes_the_job_into_the_new_conversations_metadata(rsps, fake, client):
+    rsps.add(responses.GET, fake.api + "/v1/conversations", json={"conversations": []})
+    rsps.add(responses.POST, fake.api + "/v1/process/video/url", json=SUBMITTED, status=201)
+    rsps.add(responses.PUT, fake.api + CONV, json={"id": CID})
+    submission = client.submit_or_adopt("clip@v1", url="https://media.example/clip.mp4", video=True)
+    assert submission == Submission(CID, "job-1")
+    (sent,) = fake.calls(rsps, "/v1/process/video/url")
+    assert body_of(sent) == {"name": "clip@v1", "url": "https://media.example/clip.mp4"}
+    (recorded,) = fake.calls(rsps, CONV)
+    assert body_of(recorded) == {"metadata": {SUBMISSION_METADATA_KEY: {"identity": "clip@v1", "jobId": "job-1"}}}
+
+
+def test_a_conversation_whose_job_is_unknown_is_not_duplicated_and_says_what_to_do(rsps, fake, client):
+    listed_as(rsps, fake, "call@v1", {})
+    with pytest.raises(SymblSubmissionUncertainError) as caught:
+        client.submit_or_adopt("call@v1", url="https://media.example/call.wav")
+    assert str(caught.value) == (
+        f"GET {CONV}: conversation {CID} named 'call@v1' exists, but the server does not say which job processes it"
+        " (next step: check that conversation at Symbl; use it as it is, or delete it to submit afresh)"
+    )
+    assert fake.calls(rsps, "/v1/process/audio/url") == []

@@ -243,7 +243,7 @@ def test_a_submission_that_may_have_arrived_is_not_resent(rsps, fake, client, fa
     with pytest.raises(SymblSubmissionUncertainError, match="may have been received") as caught:
         client.submit_text(["hello"])
     assert isinstance(caught.value, SymblConnectionError)
-    assert "find_conversations" in str(caught.value)
+    assert "submit_or_adopt(identity=...)" in str(caught.value)
     assert len(fake.calls(rsps, TEXT)) == 1
 
 
@@ -287,9 +287,10 @@ def test_an_accepted_submission_without_ids_is_uncertain_not_a_crash(rsps, fake,
 
 def test_redirects_are_not_followed_and_point_at_base_url(rsps, fake, client):
     rsps.add(responses.POST, fake.api + TEXT, status=301, headers={"Location": "https://elsewhere/v1/process/text?k=v"})
+    elsewhere = rsps.add(responses.POST, "https://elsewhere/v1/process/text", json=SUBMITTED, status=201)
     with pytest.raises(SymblConfigurationError, match="redirect to https://elsewhere/v1/process/text; check base_url"):
         client.submit_text(["hello"])
-    assert len(rsps.calls) == 2  # the token request and the one POST; nothing sent to the other host
+    assert elsewhere.call_count == 0  # the other host would have answered: nothing was sent there
 
 
 def test_a_submission_refused_for_a_stale_token_is_replayed(rsps, fake, client):
@@ -450,3 +451,70 @@ def test_a_short_secret_is_masked_only_as_a_whole_word(rsps, fake):
     with SymblClient(fake.app_id, "bs", fake.api) as client, pytest.raises(SymblBadRequestError) as caught:
         client.get_job("job-1")
     assert caught.value.message == "too many jobs; your secret *** was echoed"
+
+
+# ---------------------------------------------------------------- what an error says
+
+
+CONCURRENCY = (
+    "This API has a limit of maximum of `2` number of concurrent jobs per account. If you are looking to scale, and"
+    " need more concurrent jobs than this limit, please contact us at support@symbl.ai"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "expected"),
+    [
+        (
+            400,
+            {"message": "recording is 4.66 h long; the limit is 4.00 h"},
+            {},
+            "POST /v1/process/text -> HTTP 400: recording is 4.66 h long; the limit is 4.00 h (next step: correct the"
+            " request or the recording as the message says; sent unchanged it fails again)",
+        ),
+        (
+            429,
+            {"statusCode": 429, "message": CONCURRENCY},
+            {},
+            f"POST /v1/process/text -> HTTP 429: {CONCURRENCY} (next step: every concurrent-job slot of the account"
+            " is taken: let running jobs finish (submit_or_adopt with a timeout waits for a slot), or ask Symbl for a"
+            " higher limit)",
+        ),
+        (
+            429,
+            {"message": "Too many requests"},
+            {"Retry-After": "7"},
+            "POST /v1/process/text -> HTTP 429: Too many requests (next step: too many requests: send fewer at a time"
+            " and retry after 7 s)",
+        ),
+        (
+            500,
+            {"message": "Something went wrong!"},
+            {},
+            "POST /v1/process/text -> HTTP 500: Something went wrong! (next step: the failure is on Symbl's side: retry"
+            " later (submit_or_adopt retries a submission without duplicating it); contact Symbl support if it"
+            " persists)",
+        ),
+    ],
+    ids=["400", "429-concurrency", "429-rate", "500"],
+)
+def test_an_error_names_the_request_the_status_the_cause_and_the_next_step(
+    rsps, fake, make_client, token_endpoint, status, body, headers, expected
+):
+    rsps.add(responses.POST, fake.api + TEXT, status=status, json=body, headers=headers)
+    client, _ = make_client(retry={"max_retries": 0})
+    with pytest.raises(SymblError) as caught:
+        client.submit_text(["hello"], {"webhookUrl": "https://hooks.example/?key=webhook-secret"})
+    assert str(caught.value) == expected
+    assert caught.value.status == status
+
+
+def test_a_connection_error_names_the_request_and_the_next_step_but_no_query(rsps, fake, make_client, token_endpoint):
+    rsps.add(responses.GET, fake.api + "/v1/conversations", body=refused())
+    client, _ = make_client(retry={"max_retries": 0})
+    with pytest.raises(SymblConnectionError) as caught:
+        client.list_conversations(filter="name==secret-filter")
+    message = str(caught.value)
+    assert message.startswith("GET /v1/conversations: ConnectionError: ")
+    assert message.endswith("(next step: check base_url, the network and that the server is up, then retry)")
+    assert "secret-filter" not in message and fake.token not in message

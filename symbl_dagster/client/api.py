@@ -511,8 +511,8 @@ class SymblClient:
     def update_member(self, conversation_id: str, member_id: str, *, name: str, email: str | None = None) -> None:
         """Rename a member (e.g. ``Speaker 1``) in members, messages and insights.
 
-        Giving the ``email`` of another member merges the two into that member (Symbl merges by email). The
-        official SDK's ``put_members`` is broken; this sends the documented body ``{id, name, email?}``.
+        Giving the ``email`` of another member merges the two into that member (Symbl merges by email). Sends
+        the documented body ``{id, name, email?}``.
         """
         if not name:
             raise ValueError("name is required")

@@ -10,9 +10,9 @@ import responses
 from dagster import AssetExecutionContext, DagsterInstance, Definitions, EnvVar, MaterializeResult, asset, materialize
 
 from symbl_dagster import SymblResource
-from symbl_dagster.client import SymblClient
+from symbl_dagster.client import PollingPolicy, RetryPolicy, SymblClient, Timeouts
 from symbl_dagster.errors import SymblConfigurationError
-from symbl_dagster.resource import RetryConfig
+from symbl_dagster.resource import PollingConfig, RetryConfig, TimeoutsConfig
 
 
 def test_get_client_builds_one_client_for_all_threads():
@@ -31,8 +31,50 @@ def test_get_client_builds_one_client_for_all_threads():
 
 
 def test_every_setting_is_described():
-    for name, spec in SymblResource.model_fields.items():
-        assert spec.description, name
+    for config in (SymblResource, RetryConfig, PollingConfig, TimeoutsConfig):
+        for name, spec in config.model_fields.items():
+            assert spec.description, f"{config.__name__}.{name}"
+
+
+def test_the_setting_groups_default_to_the_clients_policies():
+    client = SymblResource(app_id="id", app_secret="secret").get_client()
+    assert (client.retry, client.polling, client.timeouts) == (RetryPolicy(), PollingPolicy(), Timeouts())
+
+
+def test_nested_settings_from_run_config_reach_the_client():
+    seen = {}
+
+    @asset
+    def probe(symbl: SymblResource) -> None:
+        client = symbl.get_client()
+        seen.update(retry=client.retry, polling=client.polling, timeouts=client.timeouts)
+
+    config = {
+        "app_id": "id",
+        "app_secret": "secret",
+        "retry": {"max_retries": 8},
+        "polling": {"initial_interval": 0.5, "max_interval": 4.0},
+        "timeouts": {"read": 30.0},
+    }
+    result = materialize(
+        [probe],
+        resources={"symbl": SymblResource.configure_at_launch()},
+        run_config={"resources": {"symbl": {"config": config}}},
+    )
+    assert result.success
+    assert seen == {
+        "retry": RetryPolicy(max_retries=8),
+        "polling": PollingPolicy(initial_interval=0.5, max_interval=4.0),
+        "timeouts": Timeouts(read=30.0),
+    }
+
+
+def test_an_invalid_setting_group_fails_with_a_configuration_error():
+    resource = SymblResource(
+        app_id="id", app_secret="secret", polling=PollingConfig(initial_interval=5, max_interval=1)
+    )
+    with pytest.raises(SymblConfigurationError, match="max_interval >= initial_interval"):
+        resource.get_client()
 
 
 def test_secret_is_absent_from_repr_and_str():

@@ -15,6 +15,7 @@ from symbl_dagster.errors import (
     SymblConfigurationError,
     SymblJobFailedError,
     SymblNotFoundError,
+    SymblRateLimitError,
     SymblSubmissionUncertainError,
     SymblTimeoutError,
 )
@@ -222,7 +223,7 @@ def test_wait_for_job_polls_at_once_then_with_a_growing_interval(rsps, fake, mak
     client, sleeps = make_client(polling={"initial_interval": 1.0, "factor": 2.0, "max_interval": 5.0})
     assert client.wait_for_job("job-1").is_completed
     assert sleeps == [1.0, 2.0, 4.0, 5.0, 5.0]
-    assert client.usage.snapshot().job_wait_seconds >= 0
+    assert client.usage.snapshot().calls_by_endpoint["GET /v1/job/{jobId}"] == 6
 
 
 def test_wait_for_job_raises_job_failed(rsps, fake, client):
@@ -308,3 +309,45 @@ def test_a_conversation_whose_job_is_unknown_is_not_duplicated_and_says_what_to_
         " (next step: check that conversation at Symbl; use it as it is, or delete it to submit afresh)"
     )
     assert fake.calls(rsps, "/v1/process/audio/url") == []
+
+
+LIMIT = {"statusCode": 429, "message": "This API has a limit of maximum of `2` number of concurrent jobs per account."}
+
+
+def test_a_slot_is_waited_for_with_growing_jittered_backoff_and_retry_after_as_a_floor(rsps, fake, make_client):
+    rsps.add(responses.POST, f"{fake.api}/oauth2/token:generate", json={"accessToken": "t", "expiresIn": 86400})
+    rsps.add(responses.GET, fake.api + "/v1/conversations", json={"conversations": []})
+    for _ in range(6):
+        rsps.add(responses.POST, fake.api + "/v1/process/audio/url", status=429, json=LIMIT)
+    rsps.add(responses.POST, fake.api + "/v1/process/audio/url", status=429, json=LIMIT, headers={"Retry-After": "9"})
+    rsps.add(responses.POST, fake.api + "/v1/process/audio/url", json=SUBMITTED, status=201)
+    rsps.add(responses.PUT, fake.api + CONV, json={"id": CID})
+    client, sleeps = make_client(retry={"max_retries": 1, "backoff_initial": 1.0, "backoff_max": 4.0})
+    notes: list[str] = []
+    submission = client.submit_or_adopt(
+        "call@v1", url="https://media.example/a.wav", timeout=3600, on_wait=notes.append
+    )
+    assert submission == Submission(CID, "job-1")
+    assert len(sleeps) == 7 == len(notes)  # beyond max_retries: the timeout bounds the wait, not the count
+    for number, (delay, ceiling) in enumerate(zip(sleeps[:6], [1, 2, 4, 4, 4, 4], strict=True)):
+        assert 0 <= delay <= ceiling, (number, delay)
+    assert sleeps[6] == 9.0  # Retry-After is a floor
+    assert notes[0].startswith("POST /v1/process/audio/url: every concurrent-job slot is taken (HTTP 429); waiting")
+
+
+def test_a_rate_limit_429_keeps_its_retry_after_and_is_not_a_slot_wait(rsps, fake, make_client):
+    rsps.add(responses.POST, f"{fake.api}/oauth2/token:generate", json={"accessToken": "t", "expiresIn": 86400})
+    rsps.add(responses.GET, fake.api + "/v1/conversations", json={"conversations": []})
+    too_many = {"message": "Too many requests"}
+    rsps.add(
+        responses.POST, fake.api + "/v1/process/audio/url", status=429, json=too_many, headers={"Retry-After": "3"}
+    )
+    rsps.add(
+        responses.POST, fake.api + "/v1/process/audio/url", status=429, json=too_many, headers={"Retry-After": "3"}
+    )
+    client, sleeps = make_client(retry={"max_retries": 1})
+    notes: list[str] = []
+    with pytest.raises(SymblRateLimitError) as caught:
+        client.submit_or_adopt("call@v1", url="https://media.example/a.wav", timeout=3600, on_wait=notes.append)
+    assert sleeps == [3.0] and notes == []  # one retry after Retry-After, as the retry policy says
+    assert "retry after 3 s" in str(caught.value)

@@ -26,6 +26,7 @@ from symbl_dagster.errors import (
     SymblServerError,
     SymblSubmissionUncertainError,
 )
+from symbl_dagster.models import Submission
 
 JOB = "/v1/job/job-1"
 TEXT = "/v1/process/text"
@@ -296,7 +297,7 @@ def test_redirects_are_not_followed_and_point_at_base_url(rsps, fake, client):
 def test_a_submission_refused_for_a_stale_token_is_replayed(rsps, fake, client):
     rsps.add(responses.POST, fake.api + TEXT, status=401, json={"message": "Token validation failed"})
     rsps.add(responses.POST, fake.api + TEXT, json=SUBMITTED, status=201)
-    assert client.submit_text(["hello"]) is not None
+    assert client.submit_text(["hello"]) == Submission("123", "job-1")
     assert len(fake.calls(rsps, TEXT)) == 2
 
 

@@ -216,7 +216,9 @@ class Store:
 
     def jobs_of(self, conversation_id: str) -> list[JobRow]:
         """The conversation's jobs in the order they were submitted."""
-        rows = self._query("SELECT * FROM jobs WHERE conversation_id = ? ORDER BY created_at, rowid", (conversation_id,))
+        rows = self._query(
+            "SELECT * FROM jobs WHERE conversation_id = ? ORDER BY created_at, rowid", (conversation_id,)
+        )
         return [_job(row) for row in rows]
 
     def set_job_status(self, job_id: str, status: str, reason: str | None = None) -> None:

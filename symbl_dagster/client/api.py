@@ -272,15 +272,28 @@ class SymblClient:
                         "POST", f"/v1/process/{media}/url", None, {"url": url}, params, deadline, on_wait
                     )
             except (SymblConnectionError, SymblServerError) as error:
+                # The outcome is unknown: look for what this attempt may have created before anything else.
                 remaining = math.inf if deadline is None else deadline - time.monotonic()
-                if attempts >= self.retry.max_retries or remaining <= 0 or (replay and not replay.can_repeat):
-                    raise
-                delay = min(self.retry.backoff(attempts), remaining)
-                attempts += 1
-                self._tell(on_wait, f"submission {identity!r}: {error}; looking for it again in {delay:.1f} s")
+                delay = max(0.0, min(self.retry.backoff(attempts), remaining))
+                outcome = f"HTTP {error.status}" if error.status is not None else "no answer"
+                self._tell(
+                    on_wait,
+                    f"submission {identity!r} failed ({outcome}: {error.message}); looking for its conversation"
+                    f" in {delay:.1f} s",
+                )
                 self._sleep(delay)
                 if (adopted := self._adopt(identity)) is not None:
                     return adopted
+                if replay is not None and not replay.can_repeat:
+                    error.next_step = (
+                        "the recording was a one-way stream, which cannot be read again: give submit_or_adopt a"
+                        " path, a seekable stream or a callable that opens the recording, and call it again"
+                    )
+                    raise
+                out_of_time = deadline is not None and time.monotonic() >= deadline
+                if attempts >= self.retry.max_retries or out_of_time:
+                    raise
+                attempts += 1
                 continue
             self._remember_job(submission, identity)
             return submission

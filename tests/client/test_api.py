@@ -638,21 +638,23 @@ def test_uploads_stream_with_bounded_memory(local_server, tmp_path):
         assert client.usage.snapshot().bytes_uploaded == size
 
 
+class OneWay(io.RawIOBase):
+    """A stream that can be read once, front to back, like a network body."""
+
+    def __init__(self, data: bytes):
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
 def test_one_way_streams_upload_chunked(local_server):
     server = local_server(faults=FaultSettings(job_failure_rate=1.0))
-
-    class OneWay(io.RawIOBase):
-        def __init__(self, data: bytes):
-            self._data = io.BytesIO(data)
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer) -> int:
-            chunk = self._data.read(len(buffer))
-            buffer[: len(chunk)] = chunk
-            return len(chunk)
-
     with fast_client(server) as client:
         submission = client.submit_audio_file(io.BufferedReader(OneWay(b"RIFF" + bytes(700_000))))
         assert client.get_job(submission.job_id).id == submission.job_id
@@ -788,6 +790,23 @@ def test_submit_or_adopt_resends_a_seekable_stream_and_an_opener(local_server, s
             "stream@v1": [from_stream.job_id],
             "opener@v1": [from_opener.job_id],
         }
+
+
+def test_a_one_way_stream_whose_answer_was_lost_is_adopted_not_resent(local_server, silence):
+    server = local_server(faults=FaultSettings(lost_response_rate=1.0, paths=("/v1/process",)))
+    with fast_client(server, retry={"max_retries": 0}) as client:
+        submission = client.submit_or_adopt("one-way@v1", file=io.BufferedReader(OneWay(silence.read_bytes())))
+        assert submission.adopted
+        assert client.usage.snapshot().calls_by_endpoint["POST /v1/process/audio"] == 1
+    assert jobs_by_name(server, client) == {"one-way@v1": [submission.job_id]}
+
+
+def test_a_one_way_stream_that_never_arrived_is_not_resent_and_says_so(local_server, silence):
+    server = local_server(faults=FaultSettings(error_rate=1.0, paths=("/v1/process",)))
+    with fast_client(server, retry={"max_retries": 3}) as client:
+        with pytest.raises(SymblServerError, match="one-way stream, which cannot be read again"):
+            client.submit_or_adopt("one-way@v1", file=io.BufferedReader(OneWay(silence.read_bytes())))
+        assert client.usage.snapshot().calls_by_endpoint["POST /v1/process/audio"] == 1
 
 
 def test_submit_or_adopt_waits_for_a_slot_at_the_concurrency_limit(local_server, silence):

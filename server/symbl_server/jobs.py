@@ -187,7 +187,7 @@ class JobRunner:
             return
         options = SubmitOptions.from_json(job.request["options"])
         source = job.request["source"]
-        if not self._wait_until(job.created_at + self._job_delay_s / 2):
+        if self._stopping.is_set() or not self._wait_until(job.created_at + self._job_delay_s / 2):
             return  # stopping: stop() requeues the job
         self._set_status(job, "in_progress", options)
         try:
@@ -212,8 +212,9 @@ class JobRunner:
             self._finish(job, options, "failed", f"Internal error while processing the job: {error}")
 
     def _wait_until(self, deadline: float) -> bool:
-        """Sleeps until `deadline` (epoch seconds); False when the server is stopping."""
-        return not self._stopping.wait(max(0.0, deadline - time.time()))
+        """Sleeps until `deadline` (epoch seconds); False when the server starts stopping before then."""
+        remaining = deadline - time.time()
+        return remaining <= 0 or not self._stopping.wait(remaining)
 
     def _set_status(self, job: JobRow, status: str, options: SubmitOptions) -> None:
         with self._results_lock:

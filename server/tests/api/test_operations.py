@@ -132,7 +132,9 @@ def _messages_after_a_restart(data: Path, make_api, conversation_id: str, job_id
 def test_sigterm_lets_a_recording_in_progress_finish(tmp_path, make_api, support_clip) -> None:
     data = tmp_path / "data"
     conversation_id, job_id, stderr, _ = _sigterm_during_a_recording(data, make_api, support_clip, "300")
-    assert "waiting up to 300 s for 1 job(s) in progress" in stderr and "requeued" not in stderr, stderr
+    assert "waiting up to 300 s for 1 job(s) in progress" in stderr and "unfinished job(s) requeued" not in stderr, (
+        stderr
+    )
     assert list((data / "uploads").iterdir()) == []  # the recording is dropped once processed
     assert _messages_after_a_restart(data, make_api, conversation_id, job_id)
 

@@ -71,6 +71,12 @@ def configure_serve_parser(parser: argparse.ArgumentParser) -> None:
         "addresses, plus loopback while the server listens on loopback",
     )
     parser.add_argument(
+        "--deny-loopback-urls",
+        action="store_true",
+        help="refuse loopback URLs and webhooks even while listening on loopback, as behind a reverse proxy on "
+        "this machine (default: %(default)s)",
+    )
+    parser.add_argument(
         "--public-url",
         help="the server's URL as clients reach it (behind a reverse proxy), used in conversation page links "
         "(default: the address a request came to)",
@@ -139,6 +145,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         job_delay_s=args.job_delay,
         shutdown_grace_s=args.shutdown_grace,
         allowed_url_networks=tuple(args.allow_url_network),
+        deny_loopback_urls=args.deny_loopback_urls,
         public_url=args.public_url,
         faults=FaultSettings(
             seed=args.fault_seed,

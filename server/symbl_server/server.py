@@ -75,7 +75,9 @@ class LocalSymblServer:
             if str(leftover) not in kept:
                 leftover.unlink(missing_ok=True)
         self._faults = FaultInjector(self.settings.faults)
-        url_policy = UrlPolicy.for_server(self._host, self.settings.allowed_url_networks)
+        url_policy = UrlPolicy.for_server(
+            self._host, self.settings.allowed_url_networks, deny_loopback=self.settings.deny_loopback_urls
+        )
         runner = JobRunner(
             store=store,
             upload_dir=upload_dir,

@@ -55,6 +55,7 @@ class ServerSettings:
     faults: FaultSettings = field(default_factory=FaultSettings)
     shutdown_grace_s: float = 30.0  # how long a stop waits for jobs in progress before requeueing them
     allowed_url_networks: tuple[str, ...] = ()  # CIDRs that URLs and webhooks may reach beyond public addresses
+    deny_loopback_urls: bool = False  # refuse loopback even while listening on it (behind a local reverse proxy)
     public_url: str | None = None  # the server's address as clients see it (behind a proxy), for page links
 
     def __post_init__(self) -> None:

@@ -69,9 +69,15 @@ class UrlPolicy:
     allowed_networks: tuple[Network, ...] = ()
 
     @classmethod
-    def for_server(cls, bound_host: str, allowed_networks: Sequence[str] = ()) -> UrlPolicy:
-        """The policy of a server bound to `bound_host`: loopback is reachable only when that is loopback too."""
-        return cls(allow_loopback=is_loopback_host(bound_host), allowed_networks=parse_networks(allowed_networks))
+    def for_server(
+        cls, bound_host: str, allowed_networks: Sequence[str] = (), deny_loopback: bool = False
+    ) -> UrlPolicy:
+        """The policy of a server bound to `bound_host`: loopback is reachable only when that is loopback too
+        (and `deny_loopback` is off: a reverse proxy on the same machine makes loopback the public side)."""
+        return cls(
+            allow_loopback=is_loopback_host(bound_host) and not deny_loopback,
+            allowed_networks=parse_networks(allowed_networks),
+        )
 
     def refusal(self, address: Address) -> str | None:
         """The rule that refuses a connection to `address` under this policy, or None when it is allowed."""

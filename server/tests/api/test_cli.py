@@ -45,6 +45,7 @@ def test_defaults_and_help(monkeypatch) -> None:
         "--job-delay",
         "--shutdown-grace",
         "--allow-url-network",
+        "--deny-loopback-urls",
         "--public-url",
         "--fault-seed",
         "--fault-error-rate",
@@ -107,11 +108,12 @@ def test_operations_flags_become_settings() -> None:
             "fd00::/8",
             "--public-url",
             "https://symbl.example.com",
+            "--deny-loopback-urls",
         ]
     )
     settings = settings_from_args(args)
     assert settings.shutdown_grace_s == 90 and settings.allowed_url_networks == ("10.0.0.0/8", "fd00::/8")
-    assert settings.public_url == "https://symbl.example.com"
+    assert settings.public_url == "https://symbl.example.com" and settings.deny_loopback_urls
     assert settings_from_args(_parser().parse_args([])).shutdown_grace_s == 30
 
 

@@ -50,6 +50,13 @@ def test_loopback_is_reachable_only_while_the_server_listens_on_loopback() -> No
     for host in ("0.0.0.0", "::", "192.168.1.5"):
         assert UrlPolicy.for_server(host).refusal(loopback) == "loopback"
     assert UrlPolicy.for_server("127.0.0.1").refusal(ipaddress.ip_address("10.0.0.1")) == "private"
+    assert UrlPolicy.for_server("127.0.0.1", deny_loopback=True).refusal(loopback) == "loopback"
+
+
+def test_a_server_behind_a_local_proxy_can_refuse_loopback_urls(make_server, make_api, sink) -> None:
+    server = make_server(ServerSettings(deny_loopback_urls=True))
+    response = make_api(server.base_url).post("/v1/process/audio/url", json={"url": f"{sink.url}/call.wav"})
+    assert response.status_code == 400 and "127.0.0.1 is a loopback address" in response.json()["message"]
 
 
 def test_allowed_networks_open_only_themselves() -> None:

@@ -141,6 +141,10 @@ def _sentiment_chart(name: str, color: str, messages: Sequence[Mapping[str, Any]
         f"{message['sentiment']['polarity']['score']:+.2f}: {escape(_shorten(message['text']))}</title></circle>"
         for px, py, message in points
     )
+    ticks = "".join(
+        f'<text x="{x(duration_s * share)}" y="{CHART_HEIGHT - 2}" text-anchor="{anchor}">{clock(duration_s * share)}</text>'
+        for share, anchor in ((0, "start"), (0.25, "middle"), (0.5, "middle"), (0.75, "middle"), (1, "end"))
+    )
     mean = sum(message["sentiment"]["polarity"]["score"] for message in messages) / len(messages) if messages else 0.0
     return (
         f'<figure class="chart"><figcaption>{_speaker_chip(name, color)} mean polarity {mean:+.2f} over '
@@ -151,8 +155,7 @@ def _sentiment_chart(name: str, color: str, messages: Sequence[Mapping[str, Any]
         f'<line class="grid" x1="{CHART_PAD}" x2="{CHART_WIDTH - CHART_PAD}" y1="{y(1)}" y2="{y(1)}"/>'
         f'<line class="grid" x1="{CHART_PAD}" x2="{CHART_WIDTH - CHART_PAD}" y1="{y(-1)}" y2="{y(-1)}"/>'
         f'<text x="2" y="{y(1) + 4}">+1</text><text x="6" y="{y(0) + 4}">0</text><text x="2" y="{y(-1) + 4}">&#8722;1</text>'
-        f'<text x="{CHART_PAD}" y="{CHART_HEIGHT - 2}">0:00</text>'
-        f'<text x="{CHART_WIDTH - CHART_PAD}" y="{CHART_HEIGHT - 2}" text-anchor="end">{clock(duration_s)}</text>'
+        f"{ticks}"
         f'<g style="color:{color}"><polyline points="{line}"/>{dots}</g></svg></figure>'
     )
 

@@ -265,7 +265,9 @@ class Store:
 
     def scheduled_jobs(self) -> list[JobRow]:
         """Jobs waiting to run, oldest first."""
-        return [_job(row) for row in self._query("SELECT * FROM jobs WHERE status = 'scheduled' ORDER BY created_at")]
+        return [
+            _job(row) for row in self._query("SELECT * FROM jobs WHERE status = 'scheduled' ORDER BY created_at, rowid")
+        ]
 
     def job_counts(self) -> dict[str, int]:
         """How many jobs are in each active status."""

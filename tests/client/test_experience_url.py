@@ -14,7 +14,7 @@ from .conftest import APP_ID, APP_SECRET
 
 def test_the_experience_url_opens_the_conversation_page(local_server):
     server = local_server()
-    with SymblClient(APP_ID, APP_SECRET, server.base_url, poll_initial=0.05) as client:
+    with SymblClient(APP_ID, APP_SECRET, server.base_url) as client:
         submission = client.submit_text([TextMessage("Could you send the signed contract by Friday?", "Ana")])
         assert client.wait_for_job(submission.job_id).is_completed
         url = client.get_experience_url(submission.conversation_id)

@@ -142,7 +142,8 @@ def _sentiment_chart(name: str, color: str, messages: Sequence[Mapping[str, Any]
         for px, py, message in points
     )
     ticks = "".join(
-        f'<text x="{x(duration_s * share)}" y="{CHART_HEIGHT - 2}" text-anchor="{anchor}">{clock(duration_s * share)}</text>'
+        f'<text x="{x(duration_s * share)}" y="{CHART_HEIGHT - 2}" text-anchor="{anchor}">'
+        f"{clock(duration_s * share)}</text>"
         for share, anchor in ((0, "start"), (0.25, "middle"), (0.5, "middle"), (0.75, "middle"), (1, "end"))
     )
     mean = sum(message["sentiment"]["polarity"]["score"] for message in messages) / len(messages) if messages else 0.0
@@ -154,7 +155,8 @@ def _sentiment_chart(name: str, color: str, messages: Sequence[Mapping[str, Any]
         f'<line class="axis" x1="{CHART_PAD}" x2="{CHART_WIDTH - CHART_PAD}" y1="{y(0)}" y2="{y(0)}"/>'
         f'<line class="grid" x1="{CHART_PAD}" x2="{CHART_WIDTH - CHART_PAD}" y1="{y(1)}" y2="{y(1)}"/>'
         f'<line class="grid" x1="{CHART_PAD}" x2="{CHART_WIDTH - CHART_PAD}" y1="{y(-1)}" y2="{y(-1)}"/>'
-        f'<text x="2" y="{y(1) + 4}">+1</text><text x="6" y="{y(0) + 4}">0</text><text x="2" y="{y(-1) + 4}">&#8722;1</text>'
+        f'<text x="2" y="{y(1) + 4}">+1</text><text x="6" y="{y(0) + 4}">0</text>'
+        f'<text x="2" y="{y(-1) + 4}">&#8722;1</text>'
         f"{ticks}"
         f'<g style="color:{color}"><polyline points="{line}"/>{dots}</g></svg></figure>'
     )

@@ -135,6 +135,7 @@ PUBLIC_HANDLERS = {  # answered without an access token
     "health",  # status and counts only, for load balancers and monitoring
     "experience_page",  # its URL carries its own signed token, so a browser can open it
 }
+PAGE_TOKEN = re.compile(r"/experiences/[^/\s?]+")
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'",
     "Referrer-Policy": "no-referrer",  # the page's URL is its access token
@@ -161,7 +162,8 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        line = PAGE_TOKEN.sub("/experiences/<token>", format % args)  # a page link is a credential
+        log.debug("%s %s", self.address_string(), line)
 
     # ------------------------------------------------------------------------------------ plumbing
 

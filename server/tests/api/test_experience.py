@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import struct
 import subprocess
@@ -151,3 +152,13 @@ def test_the_page_in_a_headless_browser(api, sales_call, tmp_path) -> None:
     _chromium(f"--screenshot={screenshot}", "--window-size=1280,2000", url, timeout=90)
     assert _png_size(screenshot) == (1280, 2000)
     assert screenshot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_page_links_stay_out_of_the_request_log(api, sales_call, caplog) -> None:
+    url = _page_url(api, api.completed_text_conversation(sales_call))
+    token = urlsplit(url).path.rsplit("/", 1)[1]
+    with caplog.at_level(logging.DEBUG, logger="symbl_server.api"):
+        assert requests.get(url, timeout=10).status_code == 200
+    lines = [record.getMessage() for record in caplog.records if record.name == "symbl_server.api"]
+    assert any("GET /experiences/<token> HTTP/1.1" in line for line in lines), lines
+    assert all(token not in line for line in lines)

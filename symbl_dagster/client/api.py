@@ -601,6 +601,19 @@ class SymblClient:
         answer = self._transport.request("POST", path, endpoint=f"POST {_CONVERSATION}/transcript", json=body)
         return Transcript.from_api(answer)
 
+    def get_experience_url(self, conversation_id: str, *, expires_in_s: int | None = None) -> str:
+        """The URL of the conversation's summary page (Experience API, ``verbose-text-summary``), which a browser
+        opens without a token; ``expires_in_s`` is the link's lifetime (0: never; default: the server's)."""
+        body: dict[str, Any] = {"name": "verbose-text-summary"}
+        if expires_in_s is not None:
+            body["summaryURLExpiresIn"] = expires_in_s
+        path = f"/v1/conversations/{_segment(conversation_id)}/experiences"
+        answer = self._transport.request("POST", path, endpoint=f"POST {_CONVERSATION}/experiences", json=body)
+        url = answer.get("url") if isinstance(answer, Mapping) else None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise SymblServerError(f"the experience answer names no page URL: {str(answer)[:200]!r}")
+        return url
+
     # ---------------------------------------------------------------- helpers
 
     def _get(self, path: str, template: str, params: Mapping[str, str] | None = None) -> Any:

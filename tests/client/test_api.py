@@ -11,6 +11,7 @@ import wave
 from pathlib import Path
 
 import pytest
+import requests
 import responses
 from responses import matchers
 
@@ -19,6 +20,7 @@ from symbl_dagster.client.api import SUBMISSION_METADATA_KEY
 from symbl_dagster.client.options import submission_identity
 from symbl_dagster.errors import (
     SymblAuthError,
+    SymblBadRequestError,
     SymblConfigurationError,
     SymblJobFailedError,
     SymblNotFoundError,
@@ -698,6 +700,21 @@ def test_a_recorded_call_through_the_real_speech_engine(local_server, tmp_path):
     assert all(m.sentiment_label in {"positive", "neutral", "negative"} for m in messages)
     assert {m.speaker_id for m in messages} <= {member.id for member in members}
     assert members and all(member.name and member.name.startswith("Speaker ") for member in members)
+
+
+def test_the_experience_url_opens_the_conversation_page(local_server):
+    server = local_server()
+    with fast_client(server) as client:
+        submission = client.submit_text([TextMessage("Could you send the signed contract by Friday?", "Ana")])
+        assert client.wait_for_job(submission.job_id).is_completed
+        url = client.get_experience_url(submission.conversation_id)
+        page = requests.get(url, timeout=10)  # no Authorization header: the link is the credential
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert "Could you send the signed contract by Friday?" in page.text and "Ana" in page.text
+        with pytest.raises(SymblBadRequestError, match="summaryURLExpiresIn"):
+            client.get_experience_url(submission.conversation_id, expires_in_s=-1)
+        with pytest.raises(SymblNotFoundError):
+            client.get_experience_url("1000000000000000")
 
 
 # ---------------------------------------------------------------- submit_or_adopt: exactly once under faults

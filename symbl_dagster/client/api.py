@@ -611,7 +611,9 @@ class SymblClient:
         answer = self._transport.request("POST", path, endpoint=f"POST {_CONVERSATION}/experiences", json=body)
         url = answer.get("url") if isinstance(answer, Mapping) else None
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise SymblServerError(f"the experience answer names no page URL: {str(answer)[:200]!r}")
+            raise SymblServerError(
+                f"the experience answer names no page URL: {str(answer)[:200]!r}", method="POST", path=path
+            )
         return url
 
     # ---------------------------------------------------------------- helpers

@@ -21,6 +21,9 @@ class SymblError(Exception):
 
     #: The next step of this kind of error, unless the raiser gives a more precise one.
     default_next_step = ""
+    #: Whether the same call may succeed later unchanged (network, 5xx, 429, a job still running), so that an
+    #: automatic retry of the run makes sense; a refused request, bad credentials or a failed job are not.
+    transient = False
 
     def __init__(
         self,
@@ -90,6 +93,8 @@ class SymblRateLimitError(SymblError):
         at_concurrency_limit: the account's concurrent-job limit was reached (rather than a request rate).
     """
 
+    transient = True
+
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         self.retry_after = retry_after
         self.at_concurrency_limit = "concurrent job" in message.lower()
@@ -110,6 +115,8 @@ class SymblRateLimitError(SymblError):
 class SymblServerError(SymblError):
     """The server failed (HTTP 5xx), still failing after the retries (when the request could be retried)."""
 
+    transient = True
+
     default_next_step = (
         "the failure is on Symbl's side: retry later (submit_or_adopt retries a submission without duplicating"
         " it); contact Symbl support if it persists"
@@ -118,6 +125,8 @@ class SymblServerError(SymblError):
 
 class SymblConnectionError(SymblError):
     """No HTTP answer was received: connection refused or dropped, or a network timeout."""
+
+    transient = True
 
     default_next_step = "check base_url, the network and that the server is up, then retry"
 
@@ -157,6 +166,8 @@ class SymblTimeoutError(SymblError):
         job_id: the job that is still running.
         last_status: the job's status at the last poll.
     """
+
+    transient = True
 
     default_next_step = "wait for the same job again (wait_for_job), with a longer timeout if needed"
 

@@ -21,10 +21,12 @@ from symbl_dagster.errors import (
     SymblConfigurationError,
     SymblConnectionError,
     SymblError,
+    SymblJobFailedError,
     SymblNotFoundError,
     SymblRateLimitError,
     SymblServerError,
     SymblSubmissionUncertainError,
+    SymblTimeoutError,
 )
 from symbl_dagster.models import Submission
 
@@ -519,3 +521,23 @@ def test_a_connection_error_names_the_request_and_the_next_step_but_no_query(rsp
     assert message.startswith("GET /v1/conversations: ConnectionError: ")
     assert message.endswith("(next step: check base_url, the network and that the server is up, then retry)")
     assert "secret-filter" not in message and fake.token not in message
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (SymblServerError("x", status=500), True),
+        (SymblRateLimitError("x", status=429), True),
+        (SymblConnectionError("x"), True),
+        (SymblSubmissionUncertainError("x"), True),
+        (SymblTimeoutError("x", job_id="j", last_status="in_progress"), True),
+        (SymblBadRequestError("x", status=400), False),
+        (SymblAuthError("x", status=401), False),
+        (SymblNotFoundError("x", status=404), False),
+        (SymblJobFailedError("x", job_id="j"), False),
+        (SymblConfigurationError("x"), False),
+    ],
+)
+def test_errors_say_whether_a_later_retry_may_succeed(error, transient):
+    assert error.transient is transient
+    assert pickle.loads(pickle.dumps(error)).transient is transient

@@ -16,7 +16,7 @@ import requests
 
 from symbl_dagster.client.options import Options, normalize_options, to_query_params
 from symbl_dagster.client.retry import PollingPolicy, RetryPolicy, Timeouts
-from symbl_dagster.client.transport import Kind, Transport
+from symbl_dagster.client.transport import Kind, Transport, report_wait
 from symbl_dagster.client.upload import FileSource, guess_audio_content_type, open_upload
 from symbl_dagster.client.usage import Usage
 from symbl_dagster.errors import (
@@ -276,10 +276,10 @@ class SymblClient:
                 remaining = math.inf if deadline is None else deadline - time.monotonic()
                 delay = max(0.0, min(self.retry.backoff(attempts), remaining))
                 outcome = f"HTTP {error.status}" if error.status is not None else "no answer"
-                self._tell(
-                    on_wait,
+                report_wait(
                     f"submission {identity!r} failed ({outcome}: {error.message}); looking for its conversation"
                     f" in {delay:.1f} s",
+                    on_wait,
                 )
                 self._sleep(delay)
                 if (adopted := self._adopt(identity)) is not None:
@@ -338,12 +338,6 @@ class SymblClient:
             logger.warning(
                 "could not record job %s on conversation %s: %s", submission.job_id, submission.conversation_id, error
             )
-
-    @staticmethod
-    def _tell(on_wait: Callable[[str], None] | None, note: str) -> None:
-        logger.info(note)
-        if on_wait is not None:
-            on_wait(note)
 
     def _upload(
         self,

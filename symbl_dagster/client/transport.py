@@ -176,9 +176,7 @@ class Transport:
             f"{error.method} {error.path}: every concurrent-job slot is taken (HTTP 429); waiting {delay:.1f} s for"
             f" one ({waited:.0f} s waited, {deadline - now:.0f} s left)"
         )
-        logger.info(note)
-        if on_wait is not None:
-            on_wait(note)
+        report_wait(note, on_wait)
         self._sleep(delay)
 
     def _send(
@@ -289,6 +287,13 @@ class Transport:
             else:
                 text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
         return text[:_MAX_MESSAGE_CHARS]
+
+
+def report_wait(note: str, on_wait: Callable[[str], None] | None) -> None:
+    """Say why a call is waiting, in the log and to the caller's ``on_wait``."""
+    logger.info(note)
+    if on_wait is not None:
+        on_wait(note)
 
 
 def _pooled_session() -> requests.Session:

@@ -11,11 +11,13 @@ from symbl_dagster.errors import SymblError
 
 if TYPE_CHECKING:
     from symbl_dagster.assets import build_symbl_assets
+    from symbl_dagster.components import SymblRecordingsComponent
     from symbl_dagster.keys import PipelineKeys
     from symbl_dagster.pipeline import build_definitions
     from symbl_dagster.resource import SymblResource
     from symbl_dagster.sensors import build_pipeline_sensor, build_recordings_sensor
     from symbl_dagster.storage import LocalRecordingStorage, S3RecordingStorage
+    from symbl_dagster.translator import SymblTranslator
     from symbl_dagster.warehouse import WarehouseResource
 
 __version__ = "0.1.0"
@@ -26,7 +28,9 @@ __all__ = [
     "S3RecordingStorage",
     "SymblClient",
     "SymblError",
+    "SymblRecordingsComponent",
     "SymblResource",
+    "SymblTranslator",
     "WarehouseResource",
     "build_definitions",
     "build_pipeline_sensor",
@@ -36,6 +40,8 @@ __all__ = [
 
 _LAZY_MODULE_OF = {
     "build_symbl_assets": "symbl_dagster.assets",
+    "SymblRecordingsComponent": "symbl_dagster.components",
+    "SymblTranslator": "symbl_dagster.translator",
     "build_definitions": "symbl_dagster.pipeline",
     "SymblResource": "symbl_dagster.resource",
     "build_pipeline_sensor": "symbl_dagster.sensors",

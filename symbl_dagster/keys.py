@@ -24,15 +24,19 @@ class PipelineKeys:
     """The names of one pipeline; ``name`` (letters, digits, underscores) prefixes all of them when set."""
 
     name: str | None = None
+    key_prefix: tuple[str, ...] = ()
+    """Put before every asset key (after the translator's rules: e.g. ``("warehouse", "calls")``)."""
 
     def __post_init__(self) -> None:
         if self.name is not None and not _NAME.match(self.name):
             raise ValueError(
                 f"a pipeline name is letters, digits and underscores, starting with a letter: {self.name!r}"
             )
+        if any(not part for part in self.key_prefix):
+            raise ValueError(f"an asset key prefix has no empty parts: {list(self.key_prefix)!r}")
 
     def _asset(self, base: str) -> AssetKey:
-        return AssetKey([self.name, base]) if self.name else AssetKey(base)
+        return AssetKey([*self.key_prefix, *([self.name] if self.name else []), base])
 
     def named(self, base: str) -> str:
         """``base`` prefixed by the pipeline's name: op, job and sensor names of this pipeline."""

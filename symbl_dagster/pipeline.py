@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from dagster import (
     Definitions,
     EnvVar,
     ExecuteInProcessResult,
+    RunConfig,
     RunRequest,
     RunsFilter,
     build_sensor_context,
@@ -32,8 +33,16 @@ from dagster import (
 from symbl_dagster.assets import build_symbl_assets
 from symbl_dagster.keys import DEFAULT_KEYS, PipelineKeys
 from symbl_dagster.resource import SymblResource
-from symbl_dagster.sensors import DEFAULT_MAX_JOBS_IN_FLIGHT, RUN_KEY_TAG, PipelineCursor, build_pipeline_sensor
+from symbl_dagster.sensors import (
+    DEFAULT_MAX_JOBS_IN_FLIGHT,
+    DEFAULT_SENSOR_INTERVAL_S,
+    RUN_KEY_TAG,
+    PipelineCursor,
+    build_pipeline_sensor,
+)
+from symbl_dagster.steps import SubmissionConfig
 from symbl_dagster.storage import RecordingStorage, recording_storage_from_uri
+from symbl_dagster.translator import SymblTranslator, translate_assets
 from symbl_dagster.warehouse import DEFAULT_WAREHOUSE_URL, WarehouseResource
 
 JOB_NAME = DEFAULT_KEYS.recordings_job
@@ -48,9 +57,13 @@ def build_definitions(
     recordings: RecordingStorage,
     warehouse: WarehouseResource,
     name: str | None = None,
+    key_prefix: Sequence[str] = (),
+    translator: SymblTranslator | None = None,
+    submission: SubmissionConfig | None = None,
     speaker_directory_file: str | Path | None = None,
     max_jobs_in_flight: int = DEFAULT_MAX_JOBS_IN_FLIGHT,
     sensor_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+    sensor_interval_s: int = DEFAULT_SENSOR_INTERVAL_S,
 ) -> Definitions:
     """One recordings pipeline: its assets, the jobs its sensor requests, the sensor and its resources.
 
@@ -60,17 +73,29 @@ def build_definitions(
         warehouse: where the conversations are loaded.
         name: prefixes every asset key, partition set, job, sensor and resource key, so that several pipelines
             (``Definitions.merge``) share one code location; None keeps the plain names.
+        key_prefix: put before every asset key, e.g. ``["calls"]``.
+        translator: turns each asset's spec into the one users see (group, owners, tags, descriptions).
+        submission: the Symbl options every submission uses (the default run config of the jobs that submit).
         speaker_directory_file: JSON file of speaker directories per recording, read at run time.
         max_jobs_in_flight: the Symbl account's concurrent-job limit; submissions never exceed it.
         sensor_status: whether the sensor starts running when the code location loads.
+        sensor_interval_s: the least time between two ticks of the sensor.
     """
-    keys = PipelineKeys(name)
-    assets = build_symbl_assets(keys=keys, speaker_directory_file=speaker_directory_file)
-    group = AssetSelection.groups(keys.group_name)
+    keys = PipelineKeys(name, key_prefix=tuple(key_prefix))
+    assets = translate_assets(
+        build_symbl_assets(keys=keys, speaker_directory_file=speaker_directory_file),
+        keys,
+        translator or SymblTranslator(),
+    )
+    group = AssetSelection.assets(*keys.all_assets)
+    submit_config = (
+        RunConfig(ops={keys.submission.to_python_identifier(): submission}) if submission is not None else None
+    )
     jobs = [
         define_asset_job(
             keys.recordings_job,
             selection=group,
+            config=submit_config,
             executor_def=in_process_executor,
             description="Every step for the selected recordings: submit (or reuse the job), record the "
             "conversation if its job already completed, and load it. Use it to re-materialize by hand.",
@@ -78,6 +103,7 @@ def build_definitions(
         define_asset_job(
             keys.submit_job,
             selection=AssetSelection.assets(keys.submission),
+            config=submit_config,
             executor_def=in_process_executor,
             description="Submit a batch of recordings to Symbl (the sensor hands out the slots).",
         ),
@@ -95,7 +121,11 @@ def build_definitions(
         ),
     ]
     sensor = build_pipeline_sensor(
-        jobs=jobs[1:], keys=keys, max_jobs_in_flight=max_jobs_in_flight, default_status=sensor_status
+        jobs=jobs[1:],
+        keys=keys,
+        max_jobs_in_flight=max_jobs_in_flight,
+        minimum_interval_seconds=sensor_interval_s,
+        default_status=sensor_status,
     )
     return Definitions(
         assets=assets,

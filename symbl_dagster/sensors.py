@@ -56,6 +56,7 @@ PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 SENSOR_TIME_LIMIT_S = 60.0  # Dagster abandons a sensor evaluation after this
 DEFAULT_MAX_JOBS_IN_FLIGHT = 50
+DEFAULT_SENSOR_INTERVAL_S = 5
 _POLL_THREADS = 8
 _SUBMISSIONS_PER_TICK = 1000
 
@@ -181,7 +182,7 @@ def build_pipeline_sensor(
     jobs: Sequence[UnresolvedAssetJobDefinition],
     keys: PipelineKeys = DEFAULT_KEYS,
     max_jobs_in_flight: int = DEFAULT_MAX_JOBS_IN_FLIGHT,
-    minimum_interval_seconds: int = 5,
+    minimum_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_S,
     tick_budget_s: float = 40.0,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
 ) -> SensorDefinition:
@@ -267,14 +268,18 @@ def evaluate_pipeline_tick(
     cursor.serial += 1
     run_requests: list[RunRequest] = []
     for index, batch in enumerate(contiguous_batches(granted, order)):
-        run_key = f"submit:{cursor.serial}:{index}"
+        # Run keys are unique per pipeline (the daemon keeps them per sensor, but the sensor looks its runs up
+        # by key across the instance, where another pipeline's "submit:1:0" may also live).
+        run_key = keys.named(f"submit:{cursor.serial}:{index}")
         run_requests.append(_batch_request(keys.submit_job, run_key, batch))
         cursor.submitting.update(dict.fromkeys(batch, run_key))
     for index, batch in enumerate(contiguous_batches(completed, order)):
-        run_requests.append(_batch_request(keys.load_job, f"load:{cursor.serial}:{index}", batch))
+        run_requests.append(_batch_request(keys.load_job, keys.named(f"load:{cursor.serial}:{index}"), batch))
     for key, job_id in failed_jobs.items():
         context.log.warning(f"{key}: Symbl job {job_id} failed; a run of its conversation records why")
-        run_requests.append(RunRequest(job_name=keys.conversation_job, partition_key=key, run_key=f"failed:{job_id}"))
+        run_requests.append(
+            RunRequest(job_name=keys.conversation_job, partition_key=key, run_key=keys.named(f"failed:{job_id}"))
+        )
 
     context.log.info(
         f"{len(arrivals)} new or changed recording(s) ({len(new_keys)} new partition(s)); "

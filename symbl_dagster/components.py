@@ -18,7 +18,7 @@ and resources apart from every other pipeline in the code location.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from dagster import DefaultSensorStatus, Definitions, EnvVar
 from dagster.components import Component, ComponentLoadContext, Model, Resolvable
@@ -144,7 +144,7 @@ class SymblRecordingsComponent(Component, Resolvable, Model):
             sensor_interval_s=self.sensor.minimum_interval_seconds,
         )
 
-    def _storage_options(self) -> dict[str, float]:
+    def _storage_options(self) -> dict[str, Any]:
         if self.settle_seconds is None or self.recordings.startswith("s3://"):
             return {}
         return {"settle_seconds": self.settle_seconds}

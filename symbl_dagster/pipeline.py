@@ -31,6 +31,7 @@ from dagster import (
 )
 
 from symbl_dagster.assets import build_symbl_assets
+from symbl_dagster.client import DEFAULT_BASE_URL
 from symbl_dagster.keys import DEFAULT_KEYS, PipelineKeys
 from symbl_dagster.resource import SymblResource
 from symbl_dagster.sensors import (
@@ -47,7 +48,6 @@ from symbl_dagster.warehouse import DEFAULT_WAREHOUSE_URL, WarehouseResource
 
 JOB_NAME = DEFAULT_KEYS.recordings_job
 SENSOR_NAME = DEFAULT_KEYS.sensor
-DEFAULT_BASE_URL = "https://api.symbl.ai"
 DEFAULT_RECORDINGS_DIR = "recordings"
 
 

@@ -47,7 +47,8 @@ from symbl_dagster.models import (
     text_messages_to_api,
 )
 
-DEFAULT_BASE_URL = "https://api.symbl.ai"
+DEFAULT_BASE_URL = "http://127.0.0.1:8765"
+"""The bundled server's address (``symbl-server``): Symbl's own ``api.symbl.ai`` no longer resolves."""
 DEFAULT_JOB_TIMEOUT = 4 * 3600.0  # Symbl accepts recordings of up to 4 h
 #: The conversation metadata key under which ``submit_or_adopt`` records its identity and job id.
 SUBMISSION_METADATA_KEY = "symblDagsterSubmission"

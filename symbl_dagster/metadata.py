@@ -21,11 +21,12 @@ def table_metadata(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def markdown_table(frame: pd.DataFrame, rows: int) -> str:
-    """A small GitHub-flavoured markdown table of the first ``rows`` rows (pipes escaped, long text cut)."""
+def markdown_table(frame: pd.DataFrame, rows: int, columns: list[str] | None = None) -> str:
+    """A small GitHub-flavoured markdown table of the first ``rows`` rows (pipes escaped, long text cut);
+    ``columns`` picks what a reader needs, so the UI gives wide text the room it wants."""
     if frame.empty or rows == 0:
         return f"_{len(frame)} rows_"
-    head = frame.head(rows)
+    head = frame.head(rows) if columns is None else frame.head(rows)[columns]
     lines = ["| " + " | ".join(map(str, head.columns)) + " |", "|" + " --- |" * len(head.columns)]
     for _, row in head.iterrows():
         lines.append("| " + " | ".join(_cell(value) for value in row) + " |")

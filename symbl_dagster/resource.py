@@ -80,7 +80,10 @@ class SymblResource(ConfigurableResource):
         repr=False,
         description="Symbl app secret, e.g. EnvVar('SYMBL_APP_SECRET'); never logged or shown.",
     )
-    base_url: str = Field(default=DEFAULT_BASE_URL, description="API root: the bundled symbl-server (the default) or any Symbl-compatible URL.")
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL,
+        description="API root: the bundled symbl-server (the default) or any Symbl-compatible URL.",
+    )
     retry: RetryConfig = Field(
         default_factory=RetryConfig, description="Retries of transient failures: count and backoff."
     )

@@ -332,6 +332,10 @@ class LoadedRecording:
     check_results: list[AssetCheckResult]
 
 
+MESSAGE_PREVIEW_COLUMNS = ["time_offset_s", "speaker_name", "polarity", "text"]
+"""What the messages preview shows: when, who, how positive, what (ids and timestamps are in the table)."""
+
+
 def load_recording(
     *,
     client: SymblClient,
@@ -426,7 +430,7 @@ def load_recording(
             metadata={
                 **ids,
                 **table_metadata(messages),
-                "preview": MetadataValue.md(markdown_table(messages, _PREVIEW_ROWS)),
+                "preview": MetadataValue.md(markdown_table(messages, _PREVIEW_ROWS, MESSAGE_PREVIEW_COLUMNS)),
             },
         ),
         AssetMaterialization(asset_key=keys.timeseries, partition=partition_key, metadata=timeseries_metadata),

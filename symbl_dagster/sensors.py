@@ -287,14 +287,16 @@ def evaluate_pipeline_tick(
     cursor.serial += 1
     run_requests: list[RunRequest] = []
     for index, keys_batch in enumerate(contiguous_batches(granted, order)):
-        run_key = f"submit:{cursor.serial}:{index}"
+        run_key = f"{keys.submit_job}:{cursor.serial}:{index}"
         run_requests.append(_batch_request(keys.submit_job, run_key, keys_batch))
         cursor.submitting.update(dict.fromkeys(keys_batch, run_key))
     for index, keys_batch in enumerate(contiguous_batches(loads, order)):
-        run_requests.append(_batch_request(keys.load_job, f"load:{cursor.serial}:{index}", keys_batch))
+        run_requests.append(_batch_request(keys.load_job, f"{keys.load_job}:{cursor.serial}:{index}", keys_batch))
     for key, job_id in failed_jobs.items():
         context.log.warning(f"{key}: Symbl job {job_id} failed; a run of its conversation records why")
-        run_requests.append(RunRequest(job_name=keys.conversation_job, partition_key=key, run_key=f"failed:{job_id}"))
+        run_requests.append(
+            RunRequest(job_name=keys.conversation_job, partition_key=key, run_key=f"{keys.conversation_job}:{job_id}")
+        )
 
     context.log.info(
         f"{len(arrivals)} new or changed recording(s) ({len(new_keys)} new partition(s)); "

@@ -254,7 +254,7 @@ def evaluate_pipeline_tick(
             failed_jobs[key] = submission[META_JOB_ID]
             del cursor.in_flight[key]
         elif job.is_completed:
-            asset_events.append(conversation_materialization(keys, key, submission, job))
+            asset_events.append(conversation_materialization(client, keys, key, submission, job, context.log))
             completed.append(key)
             del cursor.in_flight[key]
 

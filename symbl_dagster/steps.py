@@ -24,7 +24,7 @@ from pydantic import Field
 
 from symbl_dagster.checks import check_every_message_has_speaker, check_polarity_in_range, check_warehouse_row_counts
 from symbl_dagster.client import SubmissionOptions, SymblClient
-from symbl_dagster.errors import SymblNotFoundError, SymblRateLimitError, SymblSubmissionUncertainError
+from symbl_dagster.errors import SymblError, SymblNotFoundError, SymblRateLimitError, SymblSubmissionUncertainError
 from symbl_dagster.keys import PipelineKeys
 from symbl_dagster.metadata import markdown_table, table_metadata, usage_metadata
 from symbl_dagster.models import Job
@@ -47,6 +47,7 @@ META_JOB_ID = "symbl/job_id"
 META_RECORDING_VERSION = "symbl/recording_version"
 META_RECORDING_URI = "recording/uri"
 META_OPTIONS_FINGERPRINT = "symbl/options_fingerprint"
+META_CONVERSATION_PAGE = "symbl/conversation_page"
 
 _INLINE_PLOT_LIMIT_BYTES = 200_000
 _PREVIEW_ROWS = 10
@@ -276,20 +277,23 @@ def _submit(
 
 
 def conversation_materialization(
-    keys: PipelineKeys, partition_key: str, submission: Mapping[str, str], job: Job
+    client: SymblClient, keys: PipelineKeys, partition_key: str, submission: Mapping[str, str], job: Job, log: Any
 ) -> AssetMaterialization:
-    """The completed conversation of a submission, recorded by the sensor that saw its job complete (no run)."""
-    return AssetMaterialization(
-        asset_key=keys.conversation,
-        partition=partition_key,
-        metadata={
-            META_CONVERSATION_ID: MetadataValue.text(submission.get(META_CONVERSATION_ID, "")),
-            META_JOB_ID: MetadataValue.text(job.id),
-            META_RECORDING_VERSION: MetadataValue.text(submission.get(META_RECORDING_VERSION, "")),
-            META_RECORDING_URI: MetadataValue.text(submission.get(META_RECORDING_URI, "")),
-            "symbl/job_status": MetadataValue.text(job.status),
-        },
-    )
+    """The completed conversation of a submission, recorded by the sensor that saw its job complete (no run),
+    with a link to its conversation page."""
+    conversation_id = submission.get(META_CONVERSATION_ID, "")
+    metadata: dict[str, Any] = {
+        META_CONVERSATION_ID: MetadataValue.text(conversation_id),
+        META_JOB_ID: MetadataValue.text(job.id),
+        META_RECORDING_VERSION: MetadataValue.text(submission.get(META_RECORDING_VERSION, "")),
+        META_RECORDING_URI: MetadataValue.text(submission.get(META_RECORDING_URI, "")),
+        "symbl/job_status": MetadataValue.text(job.status),
+    }
+    try:
+        metadata[META_CONVERSATION_PAGE] = MetadataValue.url(client.get_experience_url(conversation_id))
+    except SymblError as exc:  # the page is a convenience: its absence must not hold the conversation back
+        log.warning(f"{partition_key}: no conversation page for {conversation_id}: {exc}")
+    return AssetMaterialization(asset_key=keys.conversation, partition=partition_key, metadata=metadata)
 
 
 def failed_job_failure(partition_key: str, submission: Mapping[str, str], job: Job) -> RecordingFailure:
@@ -318,7 +322,7 @@ def check_conversation(
     if not job.is_completed:
         log.info(f"{partition_key}: job {job.id} is {job.status}; the recordings sensor records it when it completes")
         return None
-    return conversation_materialization(keys, partition_key, submission, job)
+    return conversation_materialization(client, keys, partition_key, submission, job, log)
 
 
 # ------------------------------------------------------------------------------------------------ load

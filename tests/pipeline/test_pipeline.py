@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import requests
 import sqlalchemy as sa
 from dagster import DagsterInvalidConfigError, instance_for_test
 from PIL import Image
@@ -79,6 +80,9 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
     conversation = pipeline.metadata("symbl_conversation", key)
     assert conversation["symbl/job_status"] == "completed"
     assert conversation[META_JOB_ID] == submission[META_JOB_ID]
+    page = requests.get(conversation["symbl/conversation_page"], timeout=30)  # a browser link: no token
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert conversation[META_CONVERSATION_ID] in page.text or "<h1" in page.text
 
     messages = pipeline.metadata("symbl_messages", key)
     members = pipeline.metadata("symbl_members", key)
@@ -87,7 +91,7 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
     assert [c.name for c in messages["dagster/column_schema"].columns] == list(MESSAGE_COLUMNS)
     assert [c.name for c in members["dagster/column_schema"].columns] == list(MEMBER_COLUMNS)
     assert [c.name for c in series["dagster/column_schema"].columns] == list(TIMESERIES_COLUMNS)
-    assert "message_id" in messages["preview"]
+    assert messages["preview"].startswith("| time_offset_s | speaker_name | polarity | text |")
     assert "Speaker" in series["speaker_summary"]
     assert series["symbl/api_calls"] >= 3  # members, messages and the conversation, counted per recording
 

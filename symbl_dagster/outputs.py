@@ -58,7 +58,12 @@ OUTPUTS: Mapping[WarehouseOutput, OutputSpec] = {
     WarehouseOutput.QUESTIONS: OutputSpec(("symbl_questions",), (f"GET {_CONVERSATION}/questions",)),
     WarehouseOutput.ACTION_ITEMS: OutputSpec(("symbl_action_items",), (f"GET {_CONVERSATION}/action-items",)),
     WarehouseOutput.FOLLOW_UPS: OutputSpec(("symbl_follow_ups",), (f"GET {_CONVERSATION}/follow-ups",)),
-    WarehouseOutput.ENTITIES: OutputSpec(("symbl_entities",), (f"GET {_CONVERSATION}/entities",)),
+    WarehouseOutput.ENTITIES: OutputSpec(
+        ("symbl_entities",),
+        (f"GET {_CONVERSATION}/entities",),
+        "needs `detectEntities` at submission",
+        {"detectEntities": True},
+    ),
     WarehouseOutput.TRACKERS: OutputSpec(
         ("symbl_trackers",),
         (f"GET {_CONVERSATION}/trackers",),

@@ -95,7 +95,14 @@ def test_only_enabled_outputs_are_fetched(client, conversation_id, outputs):
 
 def test_sample_calls_fill_topics_questions_action_items_and_member_analytics(client, conversation_id, tmp_path):
     fetched = fetch_outputs(client, conversation_id, ALL_OUTPUTS)
-    for table in ("symbl_topics", "symbl_questions", "symbl_action_items", "symbl_member_analytics", "symbl_summaries"):
+    for table in (
+        "symbl_topics",
+        "symbl_questions",
+        "symbl_action_items",
+        "symbl_member_analytics",
+        "symbl_summaries",
+        "symbl_entities",
+    ):
         assert len(fetched.frames[table]) > 0, table
     analytics = fetched.frames["symbl_member_analytics"]
     assert (analytics["talk_time_s"] > 0).all() and (analytics["pace_wpm"] > 0).all()
@@ -124,7 +131,10 @@ def test_sample_calls_fill_topics_questions_action_items_and_member_analytics(cl
 def test_every_table_belongs_to_exactly_one_output_or_is_the_conversation():
     owned = [table for spec in OUTPUTS.values() for table in spec.tables]
     assert sorted(owned) == sorted(set(TABLE_SPECS) - {"symbl_conversations"})
-    assert submission_options([WarehouseOutput.SUMMARY]) == {"enableSummary": True}
+    assert submission_options([WarehouseOutput.SUMMARY, WarehouseOutput.ENTITIES]) == {
+        "enableSummary": True,
+        "detectEntities": True,
+    }
     assert submission_options([WarehouseOutput.MESSAGES]) == {}
 
 

@@ -144,3 +144,22 @@ def test_output_names_are_checked():
         parse_outputs(["topic"])
     with pytest.raises(ValueError, match="a list of names"):
         parse_outputs("messages")
+
+
+@pytest.mark.slow
+def test_a_committed_sample_call_fills_the_intelligence_tables(client):
+    """The real speech engine on the shortest committed call, submitted as the pipeline submits it."""
+    recording = LABELS.parent / "recordings" / "billing_call_stereo.ogg"
+    options = {
+        "name": recording.stem,
+        "enableSpeakerDiarization": True,
+        "diarizationSpeakerCount": 2,
+        **submission_options(ALL_OUTPUTS),
+    }
+    submission = client.submit_audio_file(recording, options=options)
+    assert client.wait_for_job(submission.job_id, timeout=600).is_completed
+    frames = fetch_outputs(client, submission.conversation_id, ALL_OUTPUTS).frames
+    assert len(frames["symbl_topics"]) >= 3
+    assert len(frames["symbl_questions"]) > 0 and len(frames["symbl_action_items"]) > 0
+    assert len(frames["symbl_member_analytics"]) == 2
+    assert (frames["symbl_member_analytics"]["talk_time_s"] > 0).all()

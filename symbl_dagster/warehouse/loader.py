@@ -4,15 +4,15 @@
 in ONE transaction, deletes that recording's rows from each given table and bulk-inserts the new ones: a
 re-load never duplicates and a failure never leaves a half-loaded recording. Writers of the same recording
 are serialized (PostgreSQL: a transaction-scoped advisory lock on the recording key; SQLite: ``BEGIN
-IMMEDIATE``), so two concurrent loads of one recording leave exactly one copy, while different recordings
-load side by side on PostgreSQL.
+IMMEDIATE``; DuckDB: one writing process at a time, see `_create_duckdb_engine`), so two concurrent loads of
+one recording leave exactly one copy, while different recordings load side by side on PostgreSQL.
 
 The bulk path on PostgreSQL (psycopg 3) is ``COPY ... FROM STDIN (FORMAT BINARY)`` on the transaction's own
 connection. The stream is built a chunk of rows at a time, column-wise and without a Python loop over rows:
 numpy writes fixed-width fields in network byte order, text is encoded per value (or per distinct value), and one
 ``bytes.join`` per chunk interleaves the pieces; a queued writer streams each chunk from a worker thread, so the
-server ingests while the client builds the next. Other databases get a chunked multi-row ``executemany``. Never
-row at a time.
+server ingests while the client builds the next. DuckDB scans the validated batch as a registered frame in one
+``INSERT ... SELECT``. SQLite gets a chunked multi-row ``executemany``. Never row at a time.
 """
 
 from __future__ import annotations
@@ -757,7 +757,8 @@ class WarehouseResource(ConfigurableResource):
         default=DEFAULT_WAREHOUSE_URL,
         repr=False,
         description=(
-            "SQLAlchemy URL of the warehouse: a SQLite file by default, or "
+            "SQLAlchemy URL of the warehouse: a SQLite file by default, a DuckDB file "
+            "(duckdb:///warehouse.duckdb, the duckdb extra), or "
             "postgresql+psycopg://user:password@host:5432/db. Pass EnvVar('SYMBL_WAREHOUSE_URL') so the "
             "password stays out of run config; it is never logged."
         ),
@@ -771,12 +772,19 @@ class WarehouseResource(ConfigurableResource):
         description="Prefix for the table names, e.g. 'staging_' (lowercase letters, digits, underscores).",
     )
 
+    lock_timeout_s: float = Field(
+        default=DUCKDB_LOCK_TIMEOUT_S,
+        gt=0,
+        description="DuckDB only: how long a load waits for another process to release the file, then fails.",
+    )
+
     _warehouse: Warehouse | None = PrivateAttr(default=None)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         yield "url", self._redacted_url()
         yield "db_schema", self.db_schema
         yield "table_prefix", self.table_prefix
+        yield "lock_timeout_s", self.lock_timeout_s
 
     def _resolved_url(self) -> str:
         url = self.url
@@ -795,7 +803,12 @@ class WarehouseResource(ConfigurableResource):
 
     def get_warehouse(self) -> Warehouse:
         if self._warehouse is None:
-            self._warehouse = Warehouse(self._resolved_url(), schema=self.db_schema, table_prefix=self.table_prefix)
+            self._warehouse = Warehouse(
+                self._resolved_url(),
+                schema=self.db_schema,
+                table_prefix=self.table_prefix,
+                lock_timeout_s=self.lock_timeout_s,
+            )
         return self._warehouse
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from symbl_dagster.warehouse.overview import OVERVIEW_COLUMNS, OVERVIEW_DESCRIPTION, OVERVIEW_VIEW
+
 ColumnKind = Literal["text", "timestamp", "float", "integer"]
 
 RECORDING_KEY = "recording_key"
@@ -262,8 +264,6 @@ def _cell(text: str) -> str:
 
 def tables_markdown() -> str:
     """The README's table reference: every table and column with its SQL type, nullability and description."""
-    from symbl_dagster.warehouse.overview import OVERVIEW_COLUMNS, OVERVIEW_DESCRIPTION, OVERVIEW_VIEW
-
     lines = [
         f"Every table also has `{RECORDING_KEY}` (TEXT, not null): {RECORDING_KEY_DESCRIPTION} "
         "A table's key is `recording_key` plus the columns marked *key*. Types are as created on PostgreSQL and "

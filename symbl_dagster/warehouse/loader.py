@@ -42,7 +42,7 @@ from dagster import (
 )
 from pydantic import Field, PrivateAttr
 
-from symbl_dagster.warehouse.overview import OVERVIEW_COLUMNS, OVERVIEW_DESCRIPTION, OVERVIEW_VIEW, overview_select
+from symbl_dagster.warehouse.overview import OVERVIEW_COLUMNS, OVERVIEW_VIEW, overview_select
 from symbl_dagster.warehouse.tables import (
     RECORDING_KEY,
     RECORDING_KEY_DESCRIPTION,
@@ -668,16 +668,18 @@ class Warehouse:
             ]
         )
 
-    def table_metadata(self, name: str) -> dict[str, Any]:
-        """Dagster metadata that makes an asset this table: ``dagster/table_name`` and ``dagster/column_schema``."""
+    def table_metadata(self, name: str, row_count: int | None = None) -> dict[str, Any]:
+        """Dagster metadata that makes an asset this table (or the overview view): ``dagster/table_name``,
+        ``dagster/column_schema`` and, given the rows a load wrote, ``dagster/row_count``."""
         if name == OVERVIEW_VIEW:
-            columns = [TableColumn(name, "", description) for name, description in OVERVIEW_COLUMNS.items()]
-            return {
-                "dagster/table_name": self.table_name(name),
-                "dagster/column_schema": TableSchema(columns=columns),
-                "description": OVERVIEW_DESCRIPTION,
-            }
-        return {"dagster/table_name": self.table_name(name), "dagster/column_schema": self.column_schema(name)}
+            columns = [TableColumn(column, description=text) for column, text in OVERVIEW_COLUMNS.items()]
+            metadata: dict[str, Any] = {"dagster/column_schema": TableSchema(columns=columns)}
+        else:
+            metadata = {"dagster/column_schema": self.column_schema(name)}
+        metadata["dagster/table_name"] = self.table_name(name)
+        if row_count is not None:
+            metadata["dagster/row_count"] = row_count
+        return metadata
 
     def drop_tables(self) -> None:
         """Drop the view and every table (and their indexes); the next load creates them again."""

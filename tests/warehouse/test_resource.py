@@ -76,7 +76,8 @@ def test_duckdb_resource_loads_every_table_in_a_real_run_with_table_metadata(tmp
     def symbl_topics(warehouse: WarehouseResource) -> dg.MaterializeResult:
         store = warehouse.get_warehouse()
         loaded = store.replace_recording("a.wav", frames)
-        return dg.MaterializeResult(metadata={"rows_loaded": loaded, **store.table_metadata("symbl_topics")})
+        metadata = store.table_metadata("symbl_topics", row_count=loaded["symbl_topics"])
+        return dg.MaterializeResult(metadata={"rows_loaded": loaded, **metadata})
 
     resource = WarehouseResource(url=url, lock_timeout_s=5)
     with dg.instance_for_test() as instance:
@@ -84,6 +85,7 @@ def test_duckdb_resource_loads_every_table_in_a_real_run_with_table_metadata(tmp
         assert result.success
         metadata = result.asset_materializations_for_node("symbl_topics")[0].metadata
     assert metadata["dagster/table_name"].value == "symbl_topics"
+    assert metadata["dagster/row_count"].value == len(frames["symbl_topics"])
     columns = {column.name: column for column in metadata["dagster/column_schema"].schema.columns}
     assert columns["score"].type == "DOUBLE PRECISION" and columns["score"].description == "Relevance, 0 to 1."
     assert columns["topic_id"].constraints.nullable is False

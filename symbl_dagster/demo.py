@@ -188,7 +188,7 @@ def _definitions(base_url: str, recordings_dir: Path, warehouse_url: str, speake
     from dagster import EnvVar
 
     from symbl_dagster.pipeline import build_definitions
-    from symbl_dagster.resource import SymblResource
+    from symbl_dagster.resource import PollingConfig, SymblResource
     from symbl_dagster.storage import LocalRecordingStorage
     from symbl_dagster.warehouse import WarehouseResource
 
@@ -197,8 +197,7 @@ def _definitions(base_url: str, recordings_dir: Path, warehouse_url: str, speake
             app_id=EnvVar("SYMBL_APP_ID"),
             app_secret=EnvVar("SYMBL_APP_SECRET"),
             base_url=base_url,
-            poll_initial=0.5,  # sample calls finish in seconds: notice it promptly
-            poll_max=2.0,
+            polling=PollingConfig(initial_interval=0.5, max_interval=2.0),  # sample calls finish in seconds
         ),
         # The sample recordings are complete files: no need to wait for them to settle.
         recordings=LocalRecordingStorage(directory=str(recordings_dir), settle_seconds=0),

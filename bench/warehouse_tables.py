@@ -89,6 +89,7 @@ def fetch_frames(messages: int) -> tuple[dict[str, pd.DataFrame], dict[str, int]
         members=fetched.frames["symbl_members"],
         loaded_at=datetime.now(timezone.utc),
         analytics=fetched.analytics,
+        conversation_url=fetched.conversation_url,
     )
     return {"symbl_conversations": row, **fetched.frames}, calls
 

@@ -35,6 +35,7 @@ class WarehouseOutput(str, Enum):
     TRACKERS = "trackers"
     ANALYTICS = "analytics"
     SUMMARY = "summary"
+    SUMMARY_PAGE = "summary_page"
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,11 @@ OUTPUTS: Mapping[WarehouseOutput, OutputSpec] = {
         (f"GET {_CONVERSATION}/summary",),
         "needs `enableSummary` at submission",
         {"enableSummary": True},
+    ),
+    WarehouseOutput.SUMMARY_PAGE: OutputSpec(
+        (),
+        (f"POST {_CONVERSATION}/experiences",),
+        "fills `conversation_url` of `symbl_conversations`: the summary page (Experience API), no table of its own",
     ),
 }
 
@@ -129,10 +135,12 @@ def submission_options(outputs: Iterable[WarehouseOutput]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class FetchedOutputs:
-    """What `fetch_outputs` returns: a frame per enabled table, and the analytics for the conversation row."""
+    """What `fetch_outputs` returns: a frame per enabled table, and the analytics and summary page URL for the
+    conversation row (None when not enabled)."""
 
     frames: dict[str, pd.DataFrame]
     analytics: Analytics | None
+    conversation_url: str | None = None
 
 
 def fetch_outputs(
@@ -145,7 +153,7 @@ def fetch_outputs(
     """Fetch the enabled outputs of one conversation (one request each, none for disabled ones) as frames.
 
     The frames are keyed by table name and ready for `Warehouse.replace_recording` together with the
-    conversation row (`symbl_dagster.timeseries.conversation_frame`, given ``analytics``).
+    conversation row (`symbl_dagster.timeseries.conversation_frame`, given ``analytics`` and ``conversation_url``).
     """
     enabled = set(outputs)
     frames: dict[str, pd.DataFrame] = {}
@@ -176,14 +184,15 @@ def fetch_outputs(
         frames["symbl_member_analytics"] = intelligence.member_analytics_frame(conversation_id, analytics)
     if WarehouseOutput.SUMMARY in enabled:
         frames["symbl_summaries"] = intelligence.summaries_frame(conversation_id, client.get_summary(conversation_id))
-    return FetchedOutputs(frames=frames, analytics=analytics)
+    page = client.get_experience_url(conversation_id) if WarehouseOutput.SUMMARY_PAGE in enabled else None
+    return FetchedOutputs(frames=frames, analytics=analytics, conversation_url=page)
 
 
 def outputs_markdown() -> str:
     """The README's table of outputs: the tables each loads and the requests it costs per recording."""
     lines = ["| output | tables | API calls per recording | note |", "|---|---|---|---|"]
     for output, spec in OUTPUTS.items():
-        tables = ", ".join(f"`{table}`" for table in spec.tables)
+        tables = ", ".join(f"`{table}`" for table in spec.tables) or "none"
         calls = ", ".join(f"`{call}`" for call in spec.api_calls)
         lines.append(f"| `{output.value}` | {tables} | {calls} | {spec.note} |")
     return "\n".join(lines) + "\n"

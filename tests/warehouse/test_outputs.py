@@ -91,6 +91,7 @@ def test_only_enabled_outputs_are_fetched(client, conversation_id, outputs):
     frames = fetched[0].frames
     assert set(frames) == set(tables_for(outputs)) - {"symbl_conversations"}
     assert (fetched[0].analytics is not None) == (WarehouseOutput.ANALYTICS in outputs)
+    assert (fetched[0].conversation_url is not None) == (WarehouseOutput.SUMMARY_PAGE in outputs)
 
 
 def test_sample_calls_fill_topics_questions_action_items_and_member_analytics(client, conversation_id, tmp_path):
@@ -117,8 +118,10 @@ def test_sample_calls_fill_topics_questions_action_items_and_member_analytics(cl
         members=fetched.frames["symbl_members"],
         loaded_at=START,
         analytics=fetched.analytics,
+        conversation_url=fetched.conversation_url,
     )
     assert row["total_talk_s"].iloc[0] > 0 and row["total_silence_s"].iloc[0] >= 0
+    assert row["conversation_url"].iloc[0].startswith("http")
 
     warehouse = Warehouse(f"sqlite:///{tmp_path / 'warehouse.db'}")
     loaded = warehouse.replace_recording("sample", {"symbl_conversations": row, **fetched.frames})

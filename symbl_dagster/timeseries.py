@@ -17,7 +17,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from symbl_dagster.models import Member, Message
+from symbl_dagster.intelligence import CONVERSATION_METRICS, conversation_metrics
+from symbl_dagster.models import Analytics, Member, Message
 
 DEFAULT_ROLLING_WINDOW_S = 30.0
 NEUTRAL_BAND = 0.3
@@ -34,6 +35,10 @@ CONVERSATION_COLUMNS = (
     "end_time",
     "message_count",
     "member_count",
+    "total_talk_s",
+    "total_silence_s",
+    "total_overlap_s",
+    "conversation_url",
     "loaded_at",
 )
 MEMBER_COLUMNS = ("conversation_id", "member_id", "name", "email")
@@ -125,8 +130,13 @@ def conversation_frame(
     messages: pd.DataFrame,
     members: pd.DataFrame,
     loaded_at: datetime,
+    analytics: Analytics | None = None,
+    conversation_url: str | None = None,
 ) -> pd.DataFrame:
-    """The one-row ``symbl_conversations`` table; start and end come from the messages (None when empty)."""
+    """The one-row ``symbl_conversations`` table; start and end come from the messages (None when empty).
+
+    The talk, silence and overlap totals come from ``analytics`` (None when it was not fetched).
+    """
     start = messages["start_time"].min() if len(messages) else None
     end = messages["end_time"].max() if len(messages) else None
     frame = pd.DataFrame(
@@ -141,13 +151,17 @@ def conversation_frame(
                 "end_time": None if pd.isna(end) else end,
                 "message_count": len(messages),
                 "member_count": len(members),
+                **conversation_metrics(analytics),
+                "conversation_url": conversation_url,
                 "loaded_at": loaded_at,
             }
         ],
         columns=list(CONVERSATION_COLUMNS),
     )
-    for column in ("conversation_id", "job_id", "name", "recording_uri", "recording_version"):
+    for column in ("conversation_id", "job_id", "name", "recording_uri", "recording_version", "conversation_url"):
         frame[column] = _strings(frame[column])
+    for column in CONVERSATION_METRICS:
+        frame[column] = frame[column].astype("float64")
     for column in ("start_time", "end_time", "loaded_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True).astype(_TIMESTAMP_DTYPE)
     frame["message_count"] = frame["message_count"].astype("int64")

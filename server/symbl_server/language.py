@@ -601,8 +601,27 @@ def _content_runs(text: str) -> list[list[str]]:
     return [run for run in runs if run]
 
 
+MIN_TOPICS = 3
+"""A short call repeats few phrases: its weightiest phrases said once fill the topics up to this many."""
+ONCE_WEIGHT = 0.5
+"""A phrase said once weighs half as much as its length alone would give, so it ranks below repeated ones."""
+
+
+def _choose(candidates: Sequence[str], counts: Counter[str], chosen: list[str], limit: int) -> None:
+    for phrase in candidates:
+        if len(chosen) >= limit:
+            return
+        # A word or phrase that only ever occurs inside an already chosen phrase adds nothing.
+        if any(phrase in other and counts[phrase] <= counts[other] for other in chosen):
+            continue
+        chosen.append(phrase)
+
+
 def detect_topics(messages: Sequence[SpokenMessage], conversation_id: str, limit: int = 10) -> list[Topic]:
-    """Key words and phrases scored by frequency (phrases weigh more), normalised so the best scores 1."""
+    """Key words and phrases scored by frequency (phrases weigh more), normalised so the best scores 1.
+
+    Repeated phrases come first; when there are fewer than `MIN_TOPICS` of them, phrases said once fill up.
+    """
     counts: Counter[str] = Counter()
     where: dict[str, list[str]] = defaultdict(list)
     for message in messages:
@@ -613,17 +632,14 @@ def detect_topics(messages: Sequence[SpokenMessage], conversation_id: str, limit
                     counts[phrase] += 1
                     if message.id not in where[phrase]:
                         where[phrase].append(message.id)
-    weighted = {phrase: count * (1.0 + 0.6 * phrase.count(" ")) for phrase, count in counts.items()}
-    repeated = [phrase for phrase in weighted if counts[phrase] >= 2]
-    candidates = sorted(repeated or weighted, key=lambda phrase: (-weighted[phrase], phrase))
+    weighted = {
+        phrase: count * (1.0 + 0.6 * phrase.count(" ")) * (1.0 if count >= 2 else ONCE_WEIGHT)
+        for phrase, count in counts.items()
+    }
+    ranked = sorted(weighted, key=lambda phrase: (-weighted[phrase], phrase))
     chosen: list[str] = []
-    for phrase in candidates:
-        # A word or phrase that only ever occurs inside an already chosen phrase adds nothing.
-        if any(phrase in other and counts[phrase] <= counts[other] for other in chosen):
-            continue
-        chosen.append(phrase)
-        if len(chosen) == limit:
-            break
+    _choose([phrase for phrase in ranked if counts[phrase] >= 2], counts, chosen, limit)
+    _choose([phrase for phrase in ranked if counts[phrase] < 2], counts, chosen, min(limit, MIN_TOPICS))
     if not chosen:
         return []
     best = max(weighted[phrase] for phrase in chosen)

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from symbl_dagster import intelligence
+from symbl_dagster.models import Analytics, Entity, Insight, SummaryItem, Topic, Tracker
 from symbl_dagster.warehouse import Warehouse
 
 START = pd.Timestamp("2024-05-01T10:00:00", tz="Europe/Paris")
@@ -65,6 +67,10 @@ def make_frames(
             "end_time": [starts[-1] + pd.Timedelta(seconds=1.25)],
             "message_count": [n_messages],
             "member_count": [2],
+            "total_talk_s": [n_messages * 1.25],
+            "total_silence_s": [3.5],
+            "total_overlap_s": [0.0],
+            "conversation_url": ["https://meetinginsights.example/meeting/#/abc"],
             "loaded_at": [pd.Timestamp("2024-05-02T00:00:00.123456", tz="UTC")],
         }
     )
@@ -73,6 +79,101 @@ def make_frames(
         "symbl_members": members,
         "symbl_messages": messages,
         "symbl_speaker_timeseries": timeseries,
+        **intelligence_frames(conversation_id, list(messages["message_id"]), speaker_name),
+    }
+
+
+def intelligence_frames(conversation_id: str, message_ids: list[str], speaker_name: str) -> dict[str, pd.DataFrame]:
+    """The eight intelligence tables, built by the real transforms from API-shaped payloads."""
+    first, last = message_ids[0], message_ids[-1]
+    alice = {"id": "spk-1", "name": "Alice\tA.", "userId": "alice@example.com"}
+
+    def insight(kind: str, index: int, text: str) -> Insight:
+        return Insight.from_api(
+            {
+                "id": f"{conversation_id}-{kind}-{index}",
+                "text": text,
+                "type": kind,
+                "score": 0.5 + index / 10,
+                "messageIds": [message_ids[index % len(message_ids)]],
+                "from": alice if index % 2 == 0 else {},
+                "assignee": {"name": speaker_name} if kind != "question" else {},
+                "dueBy": "2024-05-03T09:00:00Z" if index == 1 else None,
+            }
+        )
+
+    topics = [
+        Topic.from_api({"id": f"{conversation_id}-t{i}", "text": text, "score": score, "messageIds": [first]})
+        for i, (text, score) in enumerate([("billing", 0.9), ("refund", 0.7), ("weather", 0.2), ("Zoë 日本語", 0.5)])
+    ]
+    entities = Entity.list_from_api(
+        [
+            {
+                "type": "person",
+                "value": "Anna",
+                "text": "Anna",
+                "messageRefs": [{"id": first, "text": "I am Anna", "offset": 5}],
+            },
+            {"type": "money", "customType": "refund", "value": "20.00", "text": "$20", "messageRefs": []},
+        ]
+    )
+    trackers = Tracker.list_from_api(
+        [
+            {
+                "id": f"{conversation_id}-tr1",
+                "name": "Pricing",
+                "matches": [
+                    {
+                        "type": "vocabulary",
+                        "value": "price",
+                        "messageRefs": [{"id": last, "text": "the price", "offset": 4}],
+                    }
+                ],
+            }
+        ]
+    )
+    analytics = Analytics.from_api(
+        {
+            "members": [
+                {
+                    "id": "spk-1",
+                    "name": "Alice\tA.",
+                    "pace": {"wpm": 150},
+                    "talkTime": {"seconds": 30, "percentage": 75},
+                    "listenTime": {"seconds": 10, "percentage": 25},
+                    "overlap": {"overlapDuration": 1.5},
+                },
+                {
+                    "id": "spk-2",
+                    "name": speaker_name,
+                    "pace": {"wpm": 120},
+                    "talkTime": {"seconds": 10, "percentage": 25},
+                    "listenTime": {"seconds": 30, "percentage": 75},
+                },
+            ]
+        }
+    )
+    summary = [
+        SummaryItem.from_api(
+            {"id": f"{conversation_id}-s{i}", "text": f"Sentence {i}.", "messageRefs": [{"id": first}]}
+        )
+        for i in range(3)
+    ]
+    return {
+        "symbl_topics": intelligence.topics_frame(conversation_id, topics),
+        "symbl_questions": intelligence.insights_frame(
+            "symbl_questions", conversation_id, [insight("question", i, f"Question {i}?") for i in range(3)]
+        ),
+        "symbl_action_items": intelligence.insights_frame(
+            "symbl_action_items", conversation_id, [insight("action_item", i, f"Do {i}.") for i in range(2)]
+        ),
+        "symbl_follow_ups": intelligence.insights_frame(
+            "symbl_follow_ups", conversation_id, [insight("follow_up", 0, "Call back.")]
+        ),
+        "symbl_entities": intelligence.entities_frame(conversation_id, entities),
+        "symbl_trackers": intelligence.trackers_frame(conversation_id, trackers),
+        "symbl_member_analytics": intelligence.member_analytics_frame(conversation_id, analytics),
+        "symbl_summaries": intelligence.summaries_frame(conversation_id, summary),
     }
 
 
@@ -99,11 +200,13 @@ def pg_schema(postgres_url) -> Iterator[str]:
     drop_schema(Warehouse(postgres_url, schema=schema))
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", "duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def backend(request, tmp_path) -> Iterator[tuple[str, dict]]:
     """(url, Warehouse keyword arguments) for a fresh, empty warehouse on each backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'warehouse.db'}", {}
+    elif request.param == "duckdb":
+        yield f"duckdb:///{tmp_path / 'warehouse.duckdb'}", {}
     else:
         url = request.getfixturevalue("postgres_url")
         yield url, {"schema": request.getfixturevalue("pg_schema")}

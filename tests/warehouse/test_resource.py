@@ -66,3 +66,28 @@ def test_all_null_columns_load_whatever_their_dtype(sqlite_url, frames_for):
     warehouse.replace_recording("a.wav", {"symbl_messages": messages})
     stored = warehouse.read_table("symbl_messages")
     assert stored[["end_time", "polarity", "speaker_id"]].isna().all().all()
+
+
+def test_duckdb_resource_loads_every_table_in_a_real_run_with_table_metadata(tmp_path, frames_for):
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    frames = frames_for(n_messages=5)
+
+    @dg.asset
+    def symbl_topics(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        store = warehouse.get_warehouse()
+        loaded = store.replace_recording("a.wav", frames)
+        metadata = store.table_metadata("symbl_topics", row_count=loaded["symbl_topics"])
+        return dg.MaterializeResult(metadata={"rows_loaded": loaded, **metadata})
+
+    resource = WarehouseResource(url=url, lock_timeout_s=5)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([symbl_topics], resources={"warehouse": resource}, instance=instance)
+        assert result.success
+        metadata = result.asset_materializations_for_node("symbl_topics")[0].metadata
+    assert metadata["dagster/table_name"].value == "symbl_topics"
+    assert metadata["dagster/row_count"].value == len(frames["symbl_topics"])
+    columns = {column.name: column for column in metadata["dagster/column_schema"].schema.columns}
+    assert columns["score"].type == "DOUBLE PRECISION" and columns["score"].description == "Relevance, 0 to 1."
+    assert columns["topic_id"].constraints.nullable is False
+    assert metadata["rows_loaded"].value == {table: len(frame) for table, frame in frames.items()}
+    assert Warehouse(url).row_counts("a.wav") == {table: len(frame) for table, frame in frames.items()}

@@ -64,6 +64,21 @@ def test_topics_prefer_repeated_phrases_and_score_up_to_one() -> None:
     assert topics[0].parent is None or topics[0].parent in texts
 
 
+def test_a_short_call_with_one_repeated_word_still_gets_three_topics() -> None:
+    """The billing sample call as transcribed: only "name" is said twice."""
+    call = [
+        SpokenMessage("1", "a", "What is your name?", 0.0, 2.0),
+        SpokenMessage("2", "b", "My name is Anna Miller.", 2.5, 4.0),
+        SpokenMessage("3", "a", "I will return the second payment today.", 5.0, 8.0),
+        SpokenMessage("4", "b", "When will I get my money back?", 9.0, 11.0),
+    ]
+    topics = language.detect_topics(call, "c1")
+    assert topics[0].text == "name" and topics[0].score == 1.0
+    assert len(topics) == language.MIN_TOPICS
+    assert all(0 < topic.score < 1 for topic in topics[1:])  # said once: ranked below the repeated word
+    assert {"anna miller", "second payment", "money back"} >= {topic.text for topic in topics[1:]}
+
+
 def test_entities_builtin_and_custom() -> None:
     messages = [SpokenMessage("1", "a", "Mail bob@example.com: the $69.99 plan for the Marketing director.", 0, 1)]
     entities = language.detect_entities(messages, [{"customType": "Company Executives", "text": "marketing director"}])

@@ -4,15 +4,15 @@
 in ONE transaction, deletes that recording's rows from each given table and bulk-inserts the new ones: a
 re-load never duplicates and a failure never leaves a half-loaded recording. Writers of the same recording
 are serialized (PostgreSQL: a transaction-scoped advisory lock on the recording key; SQLite: ``BEGIN
-IMMEDIATE``), so two concurrent loads of one recording leave exactly one copy, while different recordings
-load side by side on PostgreSQL.
+IMMEDIATE``; DuckDB: one writing process at a time, see `_create_duckdb_engine`), so two concurrent loads of
+one recording leave exactly one copy, while different recordings load side by side on PostgreSQL.
 
 The bulk path on PostgreSQL (psycopg 3) is ``COPY ... FROM STDIN (FORMAT BINARY)`` on the transaction's own
 connection. The stream is built a chunk of rows at a time, column-wise and without a Python loop over rows:
 numpy writes fixed-width fields in network byte order, text is encoded per value (or per distinct value), and one
 ``bytes.join`` per chunk interleaves the pieces; a queued writer streams each chunk from a worker thread, so the
-server ingests while the client builds the next. Other databases get a chunked multi-row ``executemany``. Never
-row at a time.
+server ingests while the client builds the next. DuckDB scans the validated batch as a registered frame in one
+``INSERT ... SELECT``. SQLite gets a chunked multi-row ``executemany``. Never row at a time.
 """
 
 from __future__ import annotations
@@ -20,29 +20,48 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import threading
+import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from dagster import (
+    ConfigurableResource,
+    EnvVar,
+    InitResourceContext,
+    TableColumn,
+    TableColumnConstraints,
+    TableSchema,
+)
 from pydantic import Field, PrivateAttr
+
+from symbl_dagster.warehouse.overview import OVERVIEW_COLUMNS, OVERVIEW_VIEW, overview_select
+from symbl_dagster.warehouse.tables import (
+    RECORDING_KEY,
+    RECORDING_KEY_DESCRIPTION,
+    TABLE_SPECS,
+    ColumnKind,
+    ColumnSpec,
+)
 
 DEFAULT_WAREHOUSE_URL = "sqlite:///symbl_warehouse.db"
 """The embedded default: a SQLite file in the working directory."""
 
-RECORDING_KEY = "recording_key"
 COPY_CHUNK_ROWS = 1_000
 """Rows per binary COPY chunk: small enough that joining its pieces stays in cache (a 50,000-row chunk joins
 5x slower per piece), large enough that numpy's per-call overhead is negligible."""
 INSERT_CHUNK_ROWS = 10_000
 SQLITE_BUSY_TIMEOUT_S = 120.0
 """How long a SQLite writer waits for another writer's transaction before giving up."""
-
-ColumnKind = Literal["text", "timestamp", "float", "integer"]
+DUCKDB_LOCK_TIMEOUT_S = 120.0
+"""How long a DuckDB user waits for another process to let go of the database file before giving up."""
 
 
 class WarehouseError(Exception):
@@ -57,91 +76,9 @@ class WarehouseLoadError(WarehouseError):
     """The database refused a load; its transaction was rolled back, so the previous rows are intact."""
 
 
-@dataclass(frozen=True)
-class ColumnSpec:
-    name: str
-    kind: ColumnKind
-    nullable: bool = True
+class WarehouseLockTimeout(WarehouseError):
+    """Another process kept the (DuckDB) database file for longer than the warehouse's lock timeout."""
 
-
-@dataclass(frozen=True)
-class TableSpec:
-    columns: tuple[ColumnSpec, ...]
-    order_by: tuple[str, ...]
-    """Columns that give `read_table` a deterministic row order."""
-
-
-def _text(name: str, nullable: bool = True) -> ColumnSpec:
-    return ColumnSpec(name, "text", nullable)
-
-
-def _time(name: str) -> ColumnSpec:
-    return ColumnSpec(name, "timestamp")
-
-
-def _float(name: str) -> ColumnSpec:
-    return ColumnSpec(name, "float")
-
-
-TABLE_SPECS: Mapping[str, TableSpec] = {
-    "symbl_conversations": TableSpec(
-        columns=(
-            _text("conversation_id", nullable=False),
-            _text("job_id"),
-            _text("name"),
-            _text("recording_uri"),
-            _text("recording_version"),
-            _time("start_time"),
-            _time("end_time"),
-            ColumnSpec("message_count", "integer"),
-            ColumnSpec("member_count", "integer"),
-            _time("loaded_at"),
-        ),
-        order_by=("conversation_id",),
-    ),
-    "symbl_members": TableSpec(
-        columns=(
-            _text("conversation_id", nullable=False),
-            _text("member_id", nullable=False),
-            _text("name"),
-            _text("email"),
-        ),
-        order_by=("conversation_id", "member_id"),
-    ),
-    "symbl_messages": TableSpec(
-        columns=(
-            _text("conversation_id", nullable=False),
-            _text("message_id", nullable=False),
-            _text("speaker_id"),
-            _text("speaker_name"),
-            _text("text"),
-            _time("start_time"),
-            _time("end_time"),
-            _float("time_offset_s"),
-            _float("duration_s"),
-            _float("polarity"),
-            _text("sentiment_label"),
-        ),
-        order_by=("conversation_id", "time_offset_s", "message_id"),
-    ),
-    "symbl_speaker_timeseries": TableSpec(
-        columns=(
-            _text("conversation_id", nullable=False),
-            _text("speaker_id"),
-            _text("speaker_name"),
-            _text("message_id"),
-            _float("time_offset_s"),
-            _float("polarity"),
-            _float("polarity_rolling_mean"),
-        ),
-        order_by=("conversation_id", "speaker_id", "time_offset_s", "message_id"),
-    ),
-}
-
-TABLE_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    name: tuple(column.name for column in spec.columns) for name, spec in TABLE_SPECS.items()
-}
-"""The columns each frame must carry, exactly (``recording_key`` is added by the loader)."""
 
 _MAX_PREFIX_LENGTH = 20  # keeps the longest index name within PostgreSQL's 63-character identifiers
 _PREFIX_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
@@ -180,19 +117,24 @@ _SQL_TYPES: Mapping[ColumnKind, Any] = {
 }
 
 
-def build_tables(metadata: sa.MetaData, table_prefix: str = "") -> dict[str, sa.Table]:
-    """The four warehouse tables (keyed by their logical name), indexed on (recording_key, conversation_id)."""
+def build_tables(metadata: sa.MetaData, table_prefix: str = "", *, indexed: bool = True) -> dict[str, sa.Table]:
+    """Every warehouse table (keyed by its logical name), indexed on (recording_key, conversation_id).
+
+    ``indexed=False`` leaves the index out, for DuckDB: its per-block min/max statistics already find a
+    recording's rows, and an ART index would only slow the bulk load down.
+    """
     tables = {}
     for name, spec in TABLE_SPECS.items():
         physical = f"{table_prefix}{name}"
+        # One composite index serves both lookups by recording and by recording + conversation; a second
+        # single-column index would nearly double the cost of every bulk load (bench/warehouse_load.py).
+        index = [sa.Index(f"ix_{physical}_recording", RECORDING_KEY, "conversation_id")] if indexed else []
         tables[name] = sa.Table(
             physical,
             metadata,
             sa.Column(RECORDING_KEY, sa.Text, nullable=False),
             *(sa.Column(c.name, _SQL_TYPES[c.kind](), nullable=c.nullable) for c in spec.columns),
-            # One composite index serves both lookups by recording and by recording + conversation; a second
-            # single-column index would nearly double the cost of every bulk load (bench/warehouse_load.py).
-            sa.Index(f"ix_{physical}_recording", RECORDING_KEY, "conversation_id"),
+            *index,
         )
     return tables
 
@@ -493,10 +435,52 @@ def _copy_rows(connection: sa.Connection, table: sa.Table, batch: _Batch) -> Non
                 copy.write(memoryview(data))  # a view: psycopg slices it for the wire without copying
 
 
+def _batch_frame(batch: _Batch) -> pd.DataFrame:
+    """The batch as a typed frame (``recording_key`` first) with real NULLs, for a database to scan."""
+    data: dict[str, Any] = {RECORDING_KEY: np.full(batch.row_count, batch.recording_key, dtype=object)}
+    for column in batch.columns:
+        kind, values, missing = column.spec.kind, column.values, column.missing
+        if kind == "text":
+            data[column.spec.name] = np.where(missing, np.array(None, dtype=object), values)
+        elif kind == "float":
+            data[column.spec.name] = np.where(missing, np.nan, values)
+        elif kind == "integer":
+            data[column.spec.name] = pd.arrays.IntegerArray(values.astype("int64"), missing.copy())
+        else:
+            data[column.spec.name] = pd.DatetimeIndex(np.where(missing, np.datetime64("NaT"), values)).tz_localize(_UTC)
+    return pd.DataFrame(data)
+
+
+def _scan_rows(connection: sa.Connection, table: sa.Table, batch: _Batch) -> None:
+    """DuckDB's bulk path: the batch registered as a frame and copied by one ``INSERT ... SELECT``."""
+    preparer = connection.dialect.identifier_preparer
+    column_list = ", ".join(preparer.quote(name) for name in copy_columns(batch))
+    view = f"symbl_batch_{uuid.uuid4().hex}"
+    duckdb_connection: Any = connection.connection.dbapi_connection
+    duckdb_connection.register(view, _batch_frame(batch))
+    try:
+        connection.exec_driver_sql(
+            f"INSERT INTO {preparer.format_table(table)} ({column_list}) SELECT {column_list} FROM {view}"
+        )
+    finally:
+        duckdb_connection.unregister(view)
+
+
 def _advisory_key(*parts: str) -> int:
     """A signed 64-bit key for pg_advisory_xact_lock, stable across processes."""
     digest = hashlib.blake2b("\x1f".join(("symbl_dagster.warehouse", *parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+_DUCKDB_WRITERS: dict[str, threading.Lock] = {}
+_DUCKDB_WRITERS_GUARD = threading.Lock()
+
+
+def _duckdb_writer_lock(database: str) -> threading.Lock:
+    """One lock per DuckDB file in this process: threads share one database instance, whose concurrent
+    writers would fail on conflicts, so they take turns (other processes wait on the file lock instead)."""
+    with _DUCKDB_WRITERS_GUARD:
+        return _DUCKDB_WRITERS.setdefault(database, threading.Lock())
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -504,20 +488,27 @@ def _advisory_key(*parts: str) -> int:
 
 
 class Warehouse:
-    """The four conversation tables in one database, loaded one recording per transaction."""
+    """Every conversation table and the overview view in one database, loaded one recording per transaction."""
 
-    def __init__(self, url: str | sa.URL, *, schema: str | None = None, table_prefix: str = "") -> None:
+    def __init__(
+        self,
+        url: str | sa.URL,
+        *,
+        schema: str | None = None,
+        table_prefix: str = "",
+        lock_timeout_s: float = DUCKDB_LOCK_TIMEOUT_S,
+    ) -> None:
         if table_prefix and (len(table_prefix) > _MAX_PREFIX_LENGTH or not _PREFIX_PATTERN.fullmatch(table_prefix)):
             raise ValueError(
                 f"table_prefix {table_prefix!r} must be lowercase letters, digits and underscores, "
                 f"at most {_MAX_PREFIX_LENGTH} characters"
             )
-        self._engine = _create_engine(url)
+        self._engine = _create_engine(url, lock_timeout_s)
         if schema is not None and self.dialect_name == "sqlite":
             raise ValueError(f"SQLite has no schemas (got schema={schema!r}); use table_prefix instead")
         self.schema = schema
         self.table_prefix = table_prefix
-        self.tables = build_tables(sa.MetaData(schema=schema), table_prefix)
+        self.tables = build_tables(sa.MetaData(schema=schema), table_prefix, indexed=self.dialect_name != "duckdb")
         self._tables_ready = False
 
     @property
@@ -531,13 +522,28 @@ class Warehouse:
     def __repr__(self) -> str:
         return f"Warehouse({self.redacted_url!r}, schema={self.schema!r}, table_prefix={self.table_prefix!r})"
 
-    def _uses_copy(self) -> bool:
-        return self.dialect_name == "postgresql" and self._engine.dialect.driver == "psycopg"
+    def _writer(self) -> Any:
+        if self.dialect_name == "duckdb":
+            return _scan_rows
+        if self.dialect_name == "postgresql" and self._engine.dialect.driver == "psycopg":
+            return _copy_rows
+        return _insert_rows
+
+    def _qualified(self, name: str) -> str:
+        """A table's or the view's quoted name, with its schema."""
+        preparer = self._engine.dialect.identifier_preparer
+        physical = preparer.quote(f"{self.table_prefix}{name}")
+        return physical if self.schema is None else f"{preparer.quote_schema(self.schema)}.{physical}"
+
+    def table_name(self, name: str) -> str:
+        """The unquoted, schema-qualified name of a table or of the view, as Dagster's ``dagster/table_name``."""
+        physical = f"{self.table_prefix}{name}"
+        return physical if self.schema is None else f"{self.schema}.{physical}"
 
     @contextmanager
     def _write_transaction(self, *lock_parts: str) -> Iterator[sa.Connection]:
-        """A transaction that excludes other writers holding the same lock (all writers, on SQLite)."""
-        with self._engine.connect() as connection:
+        """A transaction that excludes other writers holding the same lock (all writers, on SQLite and DuckDB)."""
+        with self._process_writer_turn(), self._engine.connect() as connection:
             connection.execution_options(symbl_write=True)
             with connection.begin():
                 if self.dialect_name == "postgresql":
@@ -545,24 +551,40 @@ class Warehouse:
                     connection.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.literal(key, sa.BigInteger))))
                 yield connection
 
+    @contextmanager
+    def _process_writer_turn(self) -> Iterator[None]:
+        if self.dialect_name != "duckdb":
+            yield
+            return
+        with _duckdb_writer_lock(str(self._engine.url.database)):
+            yield
+
     def ensure_tables(self) -> None:
-        """Create the schema, tables and indexes if missing; safe when several processes do it at once."""
+        """Create the schema, tables, indexes and the overview view if missing; safe from several processes."""
         if self._tables_ready:
             return
         with self._write_transaction("ddl") as connection:
             if self.schema is not None:
                 connection.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
             next(iter(self.tables.values())).metadata.create_all(connection, checkfirst=True)
+            view = self._qualified(OVERVIEW_VIEW)
+            connection.exec_driver_sql(f"DROP VIEW IF EXISTS {view}")
+            # text() escapes the view's '%' for drivers whose placeholders use it
+            connection.execute(sa.text(f"CREATE VIEW {view} AS {overview_select(self.dialect_name, self._qualified)}"))
         self._tables_ready = True
 
     def replace_recording(self, recording_key: str, frames: Mapping[str, pd.DataFrame]) -> dict[str, int]:
-        """Replace the given tables' rows for one recording in one transaction; returns rows written per table."""
+        """Replace the given tables' rows for one recording in one transaction; returns rows written per table.
+
+        Tables not given keep their rows; an empty frame clears its table for the recording.
+        """
         batches = validate_frames(recording_key, frames)
-        self.ensure_tables()
-        writer = _copy_rows if self._uses_copy() else _insert_rows
+        writer = self._writer()
         lock = (self.schema or "", self.table_prefix, "recording", recording_key)
-        step = "starting the transaction"
+        step = "creating the tables"
         try:
+            self.ensure_tables()
+            step = "starting the transaction"
             with self._write_transaction(*lock) as connection:
                 step = "deleting the previous rows"
                 for batch in batches:
@@ -611,9 +633,58 @@ class Warehouse:
                 frame[column.name] = frame[column.name].astype("Int64")
         return frame
 
+    def read_overview(self, recording_key: str | None = None) -> pd.DataFrame:
+        """The ``symbl_conversation_overview`` view (or one recording's rows), ordered by recording."""
+        self.ensure_tables()
+        where = f" WHERE {RECORDING_KEY} = :recording_key" if recording_key is not None else ""
+        query = sa.text(
+            f"SELECT * FROM {self._qualified(OVERVIEW_VIEW)}{where} ORDER BY {RECORDING_KEY}, conversation_id"
+        )
+        with self._engine.connect() as connection:
+            result = connection.execute(query, {"recording_key": recording_key})
+            frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+        frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True).astype("datetime64[us, UTC]")
+        for column in ("top_speaker_share", "mean_polarity"):
+            frame[column] = frame[column].astype("float64")
+        for column in ("speaker_count", "question_count", "action_item_count"):
+            frame[column] = frame[column].astype("int64")
+        return frame[list(OVERVIEW_COLUMNS)]
+
+    def column_schema(self, name: str) -> TableSchema:
+        """A table's columns as Dagster shows them: this database's SQL types, nullability and descriptions."""
+        if name not in self.tables:
+            raise WarehouseError(f"unknown table {name!r}; the warehouse tables are {list(self.tables)}")
+        descriptions = {RECORDING_KEY: RECORDING_KEY_DESCRIPTION}
+        descriptions |= {column.name: column.description for column in TABLE_SPECS[name].columns}
+        return TableSchema(
+            columns=[
+                TableColumn(
+                    name=column.name,
+                    type=column.type.compile(dialect=self._engine.dialect),
+                    description=descriptions[column.name],
+                    constraints=TableColumnConstraints(nullable=bool(column.nullable)),
+                )
+                for column in self.tables[name].columns
+            ]
+        )
+
+    def table_metadata(self, name: str, row_count: int | None = None) -> dict[str, Any]:
+        """Dagster metadata that makes an asset this table (or the overview view): ``dagster/table_name``,
+        ``dagster/column_schema`` and, given the rows a load wrote, ``dagster/row_count``."""
+        if name == OVERVIEW_VIEW:
+            columns = [TableColumn(column, description=text) for column, text in OVERVIEW_COLUMNS.items()]
+            metadata: dict[str, Any] = {"dagster/column_schema": TableSchema(columns=columns)}
+        else:
+            metadata = {"dagster/column_schema": self.column_schema(name)}
+        metadata["dagster/table_name"] = self.table_name(name)
+        if row_count is not None:
+            metadata["dagster/row_count"] = row_count
+        return metadata
+
     def drop_tables(self) -> None:
-        """Drop the four tables (and their indexes); the next load creates them again."""
+        """Drop the view and every table (and their indexes); the next load creates them again."""
         with self._write_transaction("ddl") as connection:
+            connection.exec_driver_sql(f"DROP VIEW IF EXISTS {self._qualified(OVERVIEW_VIEW)}")
             next(iter(self.tables.values())).metadata.drop_all(connection, checkfirst=True)
         self._tables_ready = False
 
@@ -622,9 +693,12 @@ class Warehouse:
         self._engine.dispose()
 
 
-def _create_engine(url: str | sa.URL) -> sa.Engine:
+def _create_engine(url: str | sa.URL, lock_timeout_s: float = DUCKDB_LOCK_TIMEOUT_S) -> sa.Engine:
     parsed = sa.make_url(url)
-    if parsed.get_backend_name() != "sqlite":
+    backend = parsed.get_backend_name()
+    if backend == "duckdb":
+        return _create_duckdb_engine(parsed, lock_timeout_s)
+    if backend != "sqlite":
         return sa.create_engine(parsed, pool_pre_ping=True)
     engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
@@ -641,6 +715,43 @@ def _create_engine(url: str | sa.URL) -> sa.Engine:
     return engine
 
 
+def _create_duckdb_engine(url: sa.URL, lock_timeout_s: float) -> sa.Engine:
+    """A DuckDB file opened only while it is used, so other processes get their turn.
+
+    DuckDB lets one process at a time open a file for writing; a process that finds the file taken retries
+    with backoff for up to ``lock_timeout_s`` and then fails with `WarehouseLockTimeout`.
+    """
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise WarehouseError("a DuckDB warehouse needs the duckdb extra: pip install 'symbl-dagster[duckdb]'") from exc
+    if url.database in (None, "", ":memory:"):
+        raise WarehouseError("a DuckDB warehouse needs a file, e.g. duckdb:///symbl_warehouse.duckdb")
+    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _connect_when_free(dialect: sa.Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+        deadline = time.monotonic() + lock_timeout_s
+        delay = 0.01
+        while True:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except duckdb.IOException as exc:
+                remaining = deadline - time.monotonic()
+                if "lock" not in str(exc).lower():
+                    raise
+                if remaining <= 0:
+                    raise WarehouseLockTimeout(
+                        f"the DuckDB warehouse {url.database!r} stayed locked by another process for "
+                        f"{lock_timeout_s:g} s (DuckDB allows one writing process at a time): {exc}"
+                    ) from exc
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, 0.25)
+
+    return engine
+
+
 class WarehouseResource(ConfigurableResource):
     """The warehouse the pipeline loads into; built once per resource instance."""
 
@@ -648,7 +759,8 @@ class WarehouseResource(ConfigurableResource):
         default=DEFAULT_WAREHOUSE_URL,
         repr=False,
         description=(
-            "SQLAlchemy URL of the warehouse: a SQLite file by default, or "
+            "SQLAlchemy URL of the warehouse: a SQLite file by default, a DuckDB file "
+            "(duckdb:///warehouse.duckdb, the duckdb extra), or "
             "postgresql+psycopg://user:password@host:5432/db. Pass EnvVar('SYMBL_WAREHOUSE_URL') so the "
             "password stays out of run config; it is never logged."
         ),
@@ -662,12 +774,19 @@ class WarehouseResource(ConfigurableResource):
         description="Prefix for the table names, e.g. 'staging_' (lowercase letters, digits, underscores).",
     )
 
+    lock_timeout_s: float = Field(
+        default=DUCKDB_LOCK_TIMEOUT_S,
+        gt=0,
+        description="DuckDB only: how long a load waits for another process to release the file, then fails.",
+    )
+
     _warehouse: Warehouse | None = PrivateAttr(default=None)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         yield "url", self._redacted_url()
         yield "db_schema", self.db_schema
         yield "table_prefix", self.table_prefix
+        yield "lock_timeout_s", self.lock_timeout_s
 
     def _resolved_url(self) -> str:
         url = self.url
@@ -686,24 +805,14 @@ class WarehouseResource(ConfigurableResource):
 
     def get_warehouse(self) -> Warehouse:
         if self._warehouse is None:
-            self._warehouse = Warehouse(self._resolved_url(), schema=self.db_schema, table_prefix=self.table_prefix)
+            self._warehouse = Warehouse(
+                self._resolved_url(),
+                schema=self.db_schema,
+                table_prefix=self.table_prefix,
+                lock_timeout_s=self.lock_timeout_s,
+            )
         return self._warehouse
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._warehouse is not None:
             self._warehouse.dispose()
-
-
-__all__ = [
-    "DEFAULT_WAREHOUSE_URL",
-    "TABLE_COLUMNS",
-    "TABLE_SPECS",
-    "FrameValidationError",
-    "UTCDateTime",
-    "Warehouse",
-    "WarehouseError",
-    "WarehouseLoadError",
-    "WarehouseResource",
-    "build_tables",
-    "validate_frames",
-]

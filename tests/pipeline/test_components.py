@@ -31,7 +31,7 @@ def _dg(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_dg_lists_the_component() -> None:
     done = _dg("list", "components", "--json", cwd=PROJECT_ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
-    listed = {entry["key"] for entry in json.loads(done.stdout)}
+    listed = {entry["key"] for entry in json.loads(done.stdout)["items"]}
     assert "symbl_dagster.components.SymblRecordingsComponent" in listed
 
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 
 from symbl_server.server import LocalSymblServer
-from symbl_server.settings import FaultSettings, ServerSettings
+from symbl_server.settings import FaultSettings, ServerSettings, SpeechSettings
 
 DEFAULT_DATA_DIR = ".symbl_local"
 
@@ -60,6 +60,31 @@ def configure_serve_parser(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=defaults.job_delay_s,
         help="minimum seconds a job stays scheduled/in progress (default: %(default)s)",
+    )
+    speech = SpeechSettings()
+    model = parser.add_argument_group("speech model (loaded and checked at start-up)")
+    model.add_argument(
+        "--model",
+        default=speech.model,
+        help="CTranslate2 Whisper model: a folder, or a name such as small or large-v3 already downloaded "
+        "(default: the bundled English tiny.en)",
+    )
+    model.add_argument("--device", default=speech.device, help="cpu, cuda or auto (default: %(default)s)")
+    model.add_argument(
+        "--compute-type",
+        default=speech.compute_type,
+        help="CTranslate2 quantisation: int8, int8_float16, float16, float32 or default (default: %(default)s)",
+    )
+    model.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=speech.cpu_threads,
+        help="CPU threads per job; 0 lets CTranslate2 choose (default: %(default)s)",
+    )
+    model.add_argument(
+        "--allow-model-download",
+        action="store_true",
+        help="download a --model given by name when it is not in the local cache (default: off, nothing is downloaded)",
     )
     group = parser.add_argument_group("fault injection (for testing clients; deterministic for a seed)")
     group.add_argument(
@@ -112,6 +137,13 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         workers=args.workers,
         allow_file_urls=args.allow_file_urls,
         job_delay_s=args.job_delay,
+        speech=SpeechSettings(
+            model=args.model,
+            device=args.device,
+            compute_type=args.compute_type,
+            cpu_threads=args.cpu_threads,
+            allow_download=args.allow_model_download,
+        ),
         faults=FaultSettings(
             seed=args.fault_seed,
             error_rate=args.fault_error_rate,
@@ -154,9 +186,14 @@ def run_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    from symbl_server.engine import ModelError
+
     try:
         server = LocalSymblServer(args.app_id, args.app_secret, args.data_dir, settings, host=args.host, port=args.port)
         server.start()
+    except ModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"error: cannot serve on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1

@@ -17,12 +17,16 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from symbl_server import language
 from symbl_server.faults import FaultInjector
 from symbl_server.options import RequestError, SubmitOptions, TextMessage
 from symbl_server.store import ConversationRow, JobRow, MemberRow, MessageRow, Store, WordRow
+
+if TYPE_CHECKING:
+    from symbl_server.engine import SpeechEngine
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +58,10 @@ class JobRunner:
         job_delay_s: float,
         faults: FaultInjector,
         allow_file_urls: bool,
+        speech: SpeechEngine,
     ):
         self._store = store
+        self._speech = speech
         self._upload_dir = upload_dir
         self._max_concurrent_jobs = max_concurrent_jobs
         self._job_delay_s = job_delay_s
@@ -76,6 +82,8 @@ class JobRunner:
 
         Raises `RequestError` 404 for an unknown conversation and 429 over the concurrent-job limit.
         """
+        if kind != "text":
+            self._check_language(options.language_code)
         now = time.time()
         job_id = job_id or str(uuid.uuid4())
         with self._lock:
@@ -103,6 +111,14 @@ class JobRunner:
             if len(queue) == 1:
                 self._pool.submit(self._drain, conversation_id)
         return conversation_id, job_id
+
+    def _check_language(self, language_code: str) -> None:
+        from symbl_server.engine import UnsupportedLanguage
+
+        try:
+            self._speech.check_language(language.spoken_language(language_code))
+        except UnsupportedLanguage as error:
+            raise RequestError(f"`languageCode` {language_code!r}: {error}") from None
 
     def ensure_capacity(self) -> None:
         """Raises the documented 429 when the concurrent-job limit is reached."""
@@ -211,15 +227,16 @@ class JobRunner:
 
     def _process_media(self, job: JobRow, conversation: ConversationRow, options: SubmitOptions, source: dict) -> None:
         path = self._media_path(job, source)
-        from symbl_server import engine  # heavy (numpy, av, pocketsphinx): loaded by the first media job
+        from symbl_server import engine
 
         engine_options = engine.EngineOptions(
             speaker_count=options.speaker_count,
             separate_channels=options.separate_channels,
             custom_vocabulary=options.custom_vocabulary,
+            language=language.spoken_language(options.language_code),
         )
         try:
-            transcription = engine.transcribe(path, engine_options)
+            transcription = self._speech.transcribe(path, engine_options)
         except engine.AudioError as error:
             raise JobFailure(str(error)) from None
         offset = conversation.cursor_s

@@ -71,6 +71,8 @@ class LocalSymblServer:
         for leftover in upload_dir.iterdir():  # uploads of those jobs
             leftover.unlink(missing_ok=True)
         self._faults = FaultInjector(self.settings.faults)
+        from symbl_server.engine import load_engine  # heavy: the speech model is loaded, and checked, at start-up
+
         runner = JobRunner(
             store=store,
             upload_dir=upload_dir,
@@ -79,6 +81,7 @@ class LocalSymblServer:
             job_delay_s=self.settings.job_delay_s,
             faults=self._faults,
             allow_file_urls=self.settings.allow_file_urls,
+            speech=load_engine(self.settings.speech, self.settings.workers),
         )
         tokens = TokenIssuer(
             self._app_id,

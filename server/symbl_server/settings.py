@@ -39,6 +39,17 @@ class FaultSettings:
         return not path.startswith("/oauth2")
 
 
+@dataclass(frozen=True)
+class SpeechSettings:
+    """Which speech model the engine loads, and where it runs."""
+
+    model: str | None = None  # a CTranslate2 Whisper model folder or name; None: the bundled English tiny.en
+    device: str = "cpu"  # cpu, cuda or auto
+    compute_type: str = "int8"  # CTranslate2 quantisation (int8, int8_float16, float16, float32, default)
+    cpu_threads: int = 1  # threads per job on the CPU; 0 lets CTranslate2 choose
+    allow_download: bool = False  # fetch a model named by name when it is not in the local cache
+
+
 @dataclass
 class ServerSettings:
     """Limits and behaviour of one server instance."""
@@ -49,6 +60,7 @@ class ServerSettings:
     allow_file_urls: bool = False
     job_delay_s: float = 0.0  # minimum time a job stays scheduled/in_progress, to observe states and the 429 limit
     faults: FaultSettings = field(default_factory=FaultSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
 
     def __post_init__(self) -> None:
         if self.token_lifetime_s < 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from engine_testkit import recording
 
+from symbl_server.cli import configure_serve_parser, settings_from_args
 from symbl_server.engine import EngineOptions, ModelError, SpeechEngine, UnsupportedLanguage, load_engine
 from symbl_server.engine.recognizer import BUNDLED_MODEL_FILES, Recognizer, bundled_model_dir, verify_bundled_model
 from symbl_server.engine.voices import WEIGHTS_SHA256, load_voice_encoder, weights_path
@@ -94,3 +96,17 @@ def test_a_language_the_model_cannot_do_is_refused_not_transcribed_as_english(sp
 
     with pytest.raises(UnsupportedLanguage, match=r"language 'es' cannot be transcribed: .* English-only .*--model"):
         speech_engine.transcribe(recording("support_call"), EngineOptions(language="es"))
+
+
+def test_model_flags_are_in_the_help_and_become_settings() -> None:
+    parser = argparse.ArgumentParser(prog="symbl-server")
+    configure_serve_parser(parser)
+    text = parser.format_help()
+    args = parser.parse_args(["--model", "/models/small", "--device", "cuda", "--compute-type", "float16"])
+
+    for flag in ("--model", "--device", "--compute-type", "--cpu-threads", "--allow-model-download"):
+        assert flag in text
+    assert settings_from_args(args).speech == SpeechSettings(
+        model="/models/small", device="cuda", compute_type="float16", cpu_threads=1, allow_download=False
+    )
+    assert settings_from_args(parser.parse_args([])).speech == SpeechSettings()

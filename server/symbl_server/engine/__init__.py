@@ -56,7 +56,7 @@ class SpeechEngine:
         utterances: list[Utterance] = []
         for channel, samples in enumerate(audio.samples):
             speech = detect_speech(samples)
-            words = self.recognizer.recognise(samples, speech, options.language, options.custom_vocabulary)
+            words = self.recognizer.recognise(samples, options.language, options.custom_vocabulary)
             if options.separate_channels:
                 speakers = [channel] * len(words)
             else:

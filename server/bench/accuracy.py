@@ -1,71 +1,59 @@
-"""Accuracy and speed of the offline speech engine on labelled two-speaker calls made with espeak-ng.
+"""Accuracy and speed of the speech engine on labelled two-speaker calls made with espeak-ng, against the
+baseline engine (bench/engines.py) on the same calls in the same run.
 
     PYTHONPATH=. python bench/accuracy.py            # fresh calls, plus one with pause-less replies (needs espeak-ng)
     PYTHONPATH=. python bench/accuracy.py --examples # use the committed calls under examples/
 
-Reports word error rate, the share of words attributed to the right speaker and the real-time factor
-on one core; exits 1 when a target is missed.
+Reports word error rate, the share of words attributed to the right speaker, the real-time factor on one
+core and each job's peak memory; exits 1 when the current engine misses a target.
 """
 
 from __future__ import annotations
 
-import os
-
-# One core: set before numpy/scipy load their BLAS and FFT thread pools.
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-    os.environ[_variable] = "1"
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from make_calls import EXAMPLES, SUPPORT_CALL, require_espeak, write_call  # noqa: E402
-from scoring import edit_distance, hypothesis_words, reference_words, speaker_accuracy  # noqa: E402
+from engines import JobRun, run_job
+from make_calls import EXAMPLES, SUPPORT_CALL, require_espeak, write_call
+from scoring import edit_distance, hypothesis_words, reference_words, speaker_accuracy
 
-from symbl_server.engine import EngineOptions, transcribe  # noqa: E402
-
-MAX_WER = 0.35
-MIN_SPEAKER_ACCURACY = 0.90
-MIN_SPEED = 4.0  # times faster than real time
-QUICK_REPLY_GAP_S = (0.0, 0.15)  # replies faster than the VAD's pause: diarization must split utterances
+MAX_WER = 0.08
+MIN_SPEAKER_ACCURACY = 0.95
+MIN_SPEED = 10.0  # times faster than real time, on one core
+QUICK_REPLY_GAP_S = (0.0, 0.15)  # replies faster than a pause: diarization must split utterances
+ENGINES = ("current", "baseline")
 
 
 @dataclass(frozen=True)
 class CallResult:
     name: str
     mode: str
-    audio_s: float
+    run: JobRun
     reference_words: int
     errors: int
     speaker_accuracy: float
-    cpu_s: float
-    wall_s: float
 
 
-def evaluate(audio: Path, labels: dict, options: EngineOptions, mode: str, verbose: bool = False) -> CallResult:
-    cpu, wall = time.process_time(), time.perf_counter()
-    result = transcribe(audio, options)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+def evaluate(engine: str, audio: Path, labels: dict, options: dict, mode: str, verbose: bool = False) -> CallResult:
+    run = run_job(engine, audio, options)
     if verbose:
-        for u in result.utterances:
+        print(f"{audio.name} ({mode}, {engine} engine):")
+        for u in run.utterances:
             print(f"  [{u.start_s:6.1f}-{u.end_s:6.1f}] speaker {u.speaker}: {u.text}")
     reference = reference_words(labels)
     return CallResult(
         name=audio.name,
         mode=mode,
-        audio_s=result.duration_s,
+        run=run,
         reference_words=len(reference),
-        errors=edit_distance(reference, hypothesis_words(result)),
-        speaker_accuracy=speaker_accuracy(labels, result),
-        cpu_s=cpu,
-        wall_s=wall,
+        errors=edit_distance(reference, hypothesis_words(run)),
+        speaker_accuracy=speaker_accuracy(labels, run),
     )
 
 
@@ -99,21 +87,26 @@ def synthesise_calls(root: Path) -> None:
 
 def report(results: list[CallResult]) -> bool:
     header = (
-        f"{'call':<32} {'mode':<12} {'audio s':>8} {'words':>6} {'WER':>7} {'speaker ok':>10} {'CPU s':>7} {'x RT':>6}"
+        f"{'call':<32} {'mode':<12} {'engine':<9} {'audio s':>8} {'words':>6} {'WER':>7} {'speaker ok':>10}"
+        f" {'CPU s':>7} {'x RT':>6} {'peak MiB':>9}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
-            f"{r.name:<32} {r.mode:<12} {r.audio_s:>8.1f} {r.reference_words:>6} {r.errors / r.reference_words:>7.1%}"
-            f" {r.speaker_accuracy:>10.1%} {r.cpu_s:>7.2f} {r.audio_s / r.cpu_s:>6.1f}"
+            f"{r.name:<32} {r.mode:<12} {r.run.engine:<9} {r.run.duration_s:>8.1f} {r.reference_words:>6}"
+            f" {r.errors / r.reference_words:>7.1%} {r.speaker_accuracy:>10.1%} {r.run.cpu_s:>7.2f}"
+            f" {r.run.speed:>6.1f} {r.run.peak_rss_mib:>9.0f}"
         )
-    words = sum(r.reference_words for r in results)
-    wer = sum(r.errors for r in results) / words
-    speaker = sum(r.speaker_accuracy * r.reference_words for r in results) / words
-    speed = sum(r.audio_s for r in results) / sum(r.cpu_s for r in results)
-    wall_speed = sum(r.audio_s for r in results) / sum(r.wall_s for r in results)
     print("-" * len(header))
+    totals = {engine: _totals([r for r in results if r.run.engine == engine]) for engine in ENGINES}
+    for engine, (wer, speaker, speed, peak) in totals.items():
+        print(
+            f"{engine + ' engine':<18} WER {wer:6.1%}   words on the right speaker {speaker:6.1%}   "
+            f"speed {speed:5.1f}x real time (1 core)   peak memory {peak:4.0f} MiB"
+        )
+    wer, speaker, speed, _ = totals["current"]
+    baseline_speed = totals["baseline"][2]
     checks = [
         ("word error rate", f"{wer:.1%}", f"<= {MAX_WER:.0%}", wer <= MAX_WER),
         (
@@ -126,8 +119,16 @@ def report(results: list[CallResult]) -> bool:
     ]
     for name, value, target, ok in checks:
         print(f"{name:<34} {value:>8}  target {target:<7} {'ok' if ok else 'MISSED'}")
-    print(f"{'(wall-clock speed)':<34} {wall_speed:>7.1f}x")
+    print(f"{'speed against the baseline':<34} {speed / baseline_speed:>7.2f}x")
     return all(ok for *_, ok in checks)
+
+
+def _totals(results: list[CallResult]) -> tuple[float, float, float, float]:
+    words = sum(r.reference_words for r in results)
+    wer = sum(r.errors for r in results) / words
+    speaker = sum(r.speaker_accuracy * r.reference_words for r in results) / words
+    speed = sum(r.run.duration_s for r in results) / sum(r.run.cpu_s for r in results)
+    return wer, speaker, speed, max(r.run.peak_rss_mib for r in results)
 
 
 def main() -> int:
@@ -144,13 +145,13 @@ def main() -> int:
             synthesise_calls(root)
         results = []
         for audio, labels in calls(root):
-            if labels["channels"] == 2:
-                results.append(
-                    evaluate(audio, labels, EngineOptions(separate_channels=True), "per-channel", args.verbose)
-                )
-            results.append(
-                evaluate(audio, labels, EngineOptions(speaker_count=len(labels["speakers"])), "diarized", args.verbose)
-            )
+            for engine in ENGINES:
+                if labels["channels"] == 2:
+                    results.append(
+                        evaluate(engine, audio, labels, {"separate_channels": True}, "per-channel", args.verbose)
+                    )
+                diarized = {"speaker_count": len(labels["speakers"])}
+                results.append(evaluate(engine, audio, labels, diarized, "diarized", args.verbose))
     return 0 if report(results) else 1
 
 

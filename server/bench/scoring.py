@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from symbl_server.engine import Transcription
 
 _DIGITS = dict(
@@ -71,3 +73,31 @@ def speaker_accuracy(labels: Mapping[str, Any], result: Transcription) -> float:
         )
     )
     return best / len(pairs)
+
+
+def speech_time_accuracy(reference_turns: list[tuple[str, float, float]], result: Transcription) -> float:
+    """Share of the reference speech (10 ms frames where exactly one reference speaker talks) that lies inside an
+    utterance of the right speaker, under the best speaker mapping; speech outside every utterance counts as wrong.
+    """
+    frame_s = 0.01
+    end = max(e for _, _, e in reference_turns)
+    frames = int(end / frame_s) + 1
+    reference_speakers = sorted({s for s, _, _ in reference_turns})
+    talking = np.zeros((len(reference_speakers), frames), dtype=bool)
+    for speaker, start, stop in reference_turns:
+        talking[reference_speakers.index(speaker), int(start / frame_s) : int(stop / frame_s)] = True
+    single = talking.sum(axis=0) == 1
+    truth = np.where(single, talking.argmax(axis=0), -1)
+    hypothesis = np.full(frames, -1)
+    for utterance in result.utterances:
+        hypothesis[int(utterance.start_s / frame_s) : int(utterance.end_s / frame_s)] = utterance.speaker
+    hypothesis_speakers = sorted({u.speaker for u in result.utterances})
+    padded = list(range(len(reference_speakers))) + [None] * max(0, len(hypothesis_speakers) - len(reference_speakers))
+    best = 0
+    for mapping in itertools.permutations(padded, len(hypothesis_speakers)):
+        mapped = np.full(frames, -2)
+        for h, r in zip(hypothesis_speakers, mapping, strict=True):
+            if r is not None:
+                mapped[hypothesis == h] = r
+        best = max(best, int(np.sum(single & (mapped == truth))))
+    return best / max(1, int(single.sum()))

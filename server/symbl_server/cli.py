@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from symbl_server.loadtest import load_test_settings
 from symbl_server.server import LocalSymblServer
-from symbl_server.settings import FaultSettings, ServerSettings
+from symbl_server.settings import FaultSettings, ServerSettings, SpeechSettings
 from symbl_server.urls import ALLOW_FLAG, is_loopback_host
 
 DEFAULT_DATA_DIR = ".symbl_local"
@@ -101,6 +101,31 @@ def configure_serve_parser(parser: argparse.ArgumentParser) -> None:
         help="load-test mode: every media job completes after SECONDS with a canned two-speaker conversation, "
         "without the speech engine (for benchmarks of clients and pipelines)",
     )
+    speech = SpeechSettings()
+    model = parser.add_argument_group("speech model (loaded and checked at start-up)")
+    model.add_argument(
+        "--model",
+        default=speech.model,
+        help="CTranslate2 Whisper model: a folder, or a name such as small or large-v3 already downloaded "
+        "(default: the bundled English tiny.en)",
+    )
+    model.add_argument("--device", default=speech.device, help="cpu, cuda or auto (default: %(default)s)")
+    model.add_argument(
+        "--compute-type",
+        default=speech.compute_type,
+        help="CTranslate2 quantisation: int8, int8_float16, float16, float32 or default (default: %(default)s)",
+    )
+    model.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=speech.cpu_threads,
+        help="CPU threads per job; 0 lets CTranslate2 choose (default: %(default)s)",
+    )
+    model.add_argument(
+        "--allow-model-download",
+        action="store_true",
+        help="download a --model given by name when it is not in the local cache (default: off, nothing is downloaded)",
+    )
     group = parser.add_argument_group("fault injection (for testing clients; deterministic for a seed)")
     group.add_argument(
         "--fault-seed", type=int, default=faults.seed, help="seed of the fault draws (default: %(default)s)"
@@ -156,6 +181,13 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         allowed_url_networks=tuple(args.allow_url_network),
         deny_loopback_urls=args.deny_loopback_urls,
         public_url=args.public_url,
+        speech=SpeechSettings(
+            model=args.model,
+            device=args.device,
+            compute_type=args.compute_type,
+            cpu_threads=args.cpu_threads,
+            allow_download=args.allow_model_download,
+        ),
         faults=FaultSettings(
             seed=args.fault_seed,
             error_rate=args.fault_error_rate,
@@ -204,9 +236,14 @@ def run_serve(args: argparse.Namespace) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, request_stop)
+    from symbl_server.engine import ModelError
+
     try:
         server = LocalSymblServer(args.app_id, args.app_secret, args.data_dir, settings, host=args.host, port=args.port)
         server.start()
+    except ModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"error: cannot serve on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from symbl_server import language
@@ -25,6 +26,9 @@ from symbl_server.faults import FaultInjector
 from symbl_server.options import RequestError, SubmitOptions, TextMessage
 from symbl_server.store import ConversationRow, JobResults, JobRow, MemberRow, MessageRow, Store, WordRow
 from symbl_server.urls import UrlPolicy
+
+if TYPE_CHECKING:
+    from symbl_server.engine import SpeechEngine
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +61,11 @@ class JobRunner:
         faults: FaultInjector,
         allow_file_urls: bool,
         url_policy: UrlPolicy,
+        speech: SpeechEngine | None,
         load_test: bool = False,
     ):
         self._store = store
+        self._speech = speech
         self._upload_dir = upload_dir
         self._max_concurrent_jobs = max_concurrent_jobs
         self._job_delay_s = job_delay_s
@@ -90,6 +96,8 @@ class JobRunner:
 
         Raises `RequestError` 404 for an unknown conversation and 429 over the concurrent-job limit.
         """
+        if kind != "text" and self._speech is not None:
+            self._check_language(options.language_code)
         now = time.time()
         job_id = job_id or str(uuid.uuid4())
         with self._lock:
@@ -133,6 +141,15 @@ class JobRunner:
     def counts(self) -> dict[str, int]:
         """Jobs scheduled and in progress, and the size of the worker pool."""
         return {**self._store.job_counts(), "workers": len(self._workers)}
+
+    def _check_language(self, language_code: str) -> None:
+        from symbl_server.engine import UnsupportedLanguage
+
+        assert self._speech is not None
+        try:
+            self._speech.check_language(language.spoken_language(language_code))
+        except UnsupportedLanguage as error:
+            raise RequestError(f"`languageCode` {language_code!r}: {error}") from None
 
     def ensure_capacity(self) -> None:
         """Raises the documented 429 when the concurrent-job limit is reached."""
@@ -293,15 +310,18 @@ class JobRunner:
 
             return self._process_text(conversation, options, [dict(message) for message in CANNED_MESSAGES])
         path = self._media_path(job, source)
-        from symbl_server import engine  # heavy (numpy, av, pocketsphinx): loaded by the first media job
+        from symbl_server import engine
 
         engine_options = engine.EngineOptions(
             speaker_count=options.speaker_count,
             separate_channels=options.separate_channels,
             custom_vocabulary=options.custom_vocabulary,
+            language=language.spoken_language(options.language_code),
         )
+        if self._speech is None:
+            raise JobFailure("this server runs without a speech engine (load-test mode)")
         try:
-            transcription = engine.transcribe(path, engine_options)
+            transcription = self._speech.transcribe(path, engine_options)
         except engine.AudioError as error:
             raise JobFailure(str(error)) from None
         offset = conversation.cursor_s

@@ -107,6 +107,11 @@ class Analytics:
     members: tuple[MemberAnalytics, ...]
 
 
+def spoken_language(language_code: str) -> str:
+    """The ISO 639-1 language of a Symbl `languageCode` ("es-US" -> "es"): what the speech model is asked for."""
+    return language_code.split("-", 1)[0].lower()
+
+
 def stable_id(*parts: object) -> str:
     """A 16-digit id derived from its parts, so recomputed insights keep their ids."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()

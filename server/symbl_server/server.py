@@ -78,6 +78,8 @@ class LocalSymblServer:
         url_policy = UrlPolicy.for_server(
             self._host, self.settings.allowed_url_networks, deny_loopback=self.settings.deny_loopback_urls
         )
+        from symbl_server.engine import load_engine  # heavy: the speech model is loaded, and checked, at start-up
+
         runner = JobRunner(
             store=store,
             upload_dir=upload_dir,
@@ -87,6 +89,8 @@ class LocalSymblServer:
             faults=self._faults,
             allow_file_urls=self.settings.allow_file_urls,
             url_policy=url_policy,
+            # The load-test mode answers canned conversations: no model to load.
+            speech=None if self.settings.load_test else load_engine(self.settings.speech, self.settings.workers),
             load_test=self.settings.load_test,
         )
         tokens = TokenIssuer(

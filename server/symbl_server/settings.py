@@ -43,6 +43,17 @@ class FaultSettings:
         return not path.startswith(UNFAULTED_PATHS)
 
 
+@dataclass(frozen=True)
+class SpeechSettings:
+    """Which speech model the engine loads, and where it runs."""
+
+    model: str | None = None  # a CTranslate2 Whisper model folder or name; None: the bundled English tiny.en
+    device: str = "cpu"  # cpu, cuda or auto
+    compute_type: str = "int8"  # CTranslate2 quantisation (int8, int8_float16, float16, float32, default)
+    cpu_threads: int = 1  # threads per job on the CPU; 0 lets CTranslate2 choose
+    allow_download: bool = False  # fetch a model named by name when it is not in the local cache
+
+
 @dataclass
 class ServerSettings:
     """Limits and behaviour of one server instance."""
@@ -58,6 +69,7 @@ class ServerSettings:
     allowed_url_networks: tuple[str, ...] = ()  # CIDRs that URLs and webhooks may reach beyond public addresses
     deny_loopback_urls: bool = False  # refuse loopback even while listening on it (behind a local reverse proxy)
     public_url: str | None = None  # the server's address as clients see it (behind a proxy), for page links
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
 
     def __post_init__(self) -> None:
         if self.token_lifetime_s < 1:

@@ -1,65 +1,106 @@
-"""Offline speech engine: recording -> speaker-labelled utterances with word timings, on the CPU.
+"""Offline speech engine: recording -> speaker-labelled utterances with word timings.
 
-Pipeline (one module per step): decode -> vad -> diarize -> asr.
+Pipeline (one module per step): decode -> vad -> recognizer (Whisper) -> diarize (voice embeddings) -> utterances.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from functools import lru_cache
 
-from .asr import recognise_channel
-from .decode import SAMPLE_RATE, check_wav_header, decode_audio
-from .diarize import SpeakerSegment, label_speakers
+from symbl_server.settings import SpeechSettings
+
+from .decode import check_wav_header, decode_audio
+from .diarize import speaker_track
+from .recognizer import ModelError, Recognizer, UnsupportedLanguage
 from .results import MAX_DURATION_S, AudioError, EngineOptions, Transcription, Utterance, Word
 from .vad import detect_speech
+from .voices import VoiceEncoder, VoiceModelError, load_voice_encoder
 
 __all__ = [
     "MAX_DURATION_S",
     "AudioError",
     "EngineOptions",
+    "ModelError",
+    "SpeechEngine",
     "Transcription",
+    "UnsupportedLanguage",
     "Utterance",
     "Word",
     "check_wav_header",
-    "transcribe",
+    "load_engine",
 ]
 
-
-def transcribe(path: str | os.PathLike, options: EngineOptions) -> Transcription:
-    """Transcribe one recording; raises AudioError when it cannot be processed."""
-    if options.max_duration_s <= 0:
-        raise ValueError("max_duration_s must be positive")
-    audio = decode_audio(path, max_duration_s=options.max_duration_s, keep_channels=options.separate_channels)
-    if options.separate_channels:
-        turns = [
-            SpeakerSegment(channel, seg.start_s, seg.end_s)
-            for channel, samples in enumerate(audio.samples)
-            for seg in detect_speech(samples)
-        ]
-    else:
-        mono = audio.samples[0]
-        turns = label_speakers(mono, detect_speech(mono), options.speaker_count)
-    channel_of = (lambda turn: turn.speaker) if options.separate_channels else (lambda turn: 0)
-    utterances: list[Utterance] = []
-    for channel in sorted({channel_of(turn) for turn in turns}):
-        own = sorted((t for t in turns if channel_of(t) == channel), key=lambda t: t.start_s)
-        clips = [
-            (audio.samples[channel][int(t.start_s * SAMPLE_RATE) : int(t.end_s * SAMPLE_RATE)], t.start_s) for t in own
-        ]
-        for turn, words in zip(own, recognise_channel(clips, options.custom_vocabulary), strict=False):
-            if words:
-                utterances.append(_utterance(turn, words))
-    utterances.sort(key=lambda u: (u.start_s, u.speaker))
-    return Transcription(
-        duration_s=round(audio.duration_s, 3), channels=audio.source_channels, utterances=tuple(utterances)
-    )
+MAX_PAUSE_S = 1.0  # a longer silence between two words of one speaker starts a new utterance
+_SENTENCE_END = re.compile(r"[.?!]$")
 
 
-def _utterance(turn: SpeakerSegment, words: list[Word]) -> Utterance:
-    return Utterance(
-        speaker=turn.speaker,
-        start_s=round(turn.start_s, 3),
-        end_s=round(turn.end_s, 3),
-        text=" ".join(w.text for w in words),
-        words=tuple(words),
-    )
+class SpeechEngine:
+    """A loaded speech model and voice encoder; transcribe() is safe to call from several threads."""
+
+    def __init__(self, recognizer: Recognizer, voices: VoiceEncoder):
+        self.recognizer = recognizer
+        self._voices = voices
+
+    def check_language(self, language: str) -> None:
+        """Raises UnsupportedLanguage when the model cannot transcribe `language` (ISO 639-1)."""
+        self.recognizer.check_language(language)
+
+    def transcribe(self, path: str | os.PathLike, options: EngineOptions) -> Transcription:
+        """Transcribe one recording; raises AudioError (or UnsupportedLanguage) when it cannot be processed."""
+        if options.max_duration_s <= 0:
+            raise ValueError("max_duration_s must be positive")
+        self.check_language(options.language)
+        audio = decode_audio(path, max_duration_s=options.max_duration_s, keep_channels=options.separate_channels)
+        utterances: list[Utterance] = []
+        for channel, samples in enumerate(audio.samples):
+            words = self.recognizer.recognise(samples, options.language, options.custom_vocabulary)
+            if options.separate_channels:
+                speakers = [channel] * len(words)
+            else:
+                track = speaker_track(samples, detect_speech(samples), options.speaker_count or 1, self._voices)
+                speakers = [track.speaker_between(word.start_s, word.end_s) for word in words]
+            utterances.extend(_utterances(words, speakers))
+        utterances.sort(key=lambda u: (u.start_s, u.speaker))
+        return Transcription(
+            duration_s=round(audio.duration_s, 3), channels=audio.source_channels, utterances=tuple(utterances)
+        )
+
+
+def _utterances(words: list[Word], speakers: list[int]) -> list[Utterance]:
+    """Consecutive words of one speaker, split at a long pause or after a sentence ends at a pause."""
+    groups: list[tuple[int, list[Word]]] = []
+    for word, speaker in zip(words, speakers, strict=True):
+        if groups and groups[-1][0] == speaker:
+            previous = groups[-1][1][-1]
+            pause = word.start_s - previous.end_s
+            if pause < MAX_PAUSE_S and not (_SENTENCE_END.search(previous.text) and pause > MAX_PAUSE_S / 4):
+                groups[-1][1].append(word)
+                continue
+        groups.append((speaker, [word]))
+    return [
+        Utterance(
+            speaker=speaker,
+            start_s=group[0].start_s,
+            end_s=group[-1].end_s,
+            text=" ".join(word.text for word in group),
+            words=tuple(group),
+        )
+        for speaker, group in groups
+    ]
+
+
+def load_engine(settings: SpeechSettings | None = None, workers: int = 1) -> SpeechEngine:
+    """The engine for these settings (default: the bundled model on the CPU), loaded once per process;
+    raises ModelError naming the flag to change."""
+    return _load_engine(settings or SpeechSettings(), workers)
+
+
+@lru_cache(maxsize=4)
+def _load_engine(settings: SpeechSettings, workers: int) -> SpeechEngine:
+    try:
+        voices = load_voice_encoder()
+    except VoiceModelError as exc:
+        raise ModelError(str(exc)) from exc
+    return SpeechEngine(Recognizer(settings, workers), voices)

@@ -1,141 +1,110 @@
-"""Speaker diarization from acoustic features alone: window statistics, clustering, then segment relabelling."""
+"""Speaker diarization from voice embeddings: windows of speech are embedded, clustered into the requested
+number of speakers, and every moment of speech takes the speaker whose voice its windows resemble most."""
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.cluster.vq import kmeans2
 
 from .decode import SAMPLE_RATE
-from .features import frame_energy_db, mfcc, pitch_hz
-from .vad import FRAME_S, Segment
+from .voices import VoiceEncoder
 
-WINDOW_S = 1.5  # long enough for stable voice statistics
-HOP_S = 0.5
-MIN_RUN_S = 0.8  # a speaker change inside a segment must last this long to split it
+WINDOW_S = 1.5  # about the 1.6 s stretches the encoder was trained on
+HOP_S = 1.0  # a third of each window overlaps the next: as accurate as more overlap on the bench calls, cheaper
+MIN_WINDOW_S = 0.5  # a shorter stretch of speech says too little about the voice to place it alone
+FRAME_S = 0.01  # resolution of the speaker track
 MAX_LINKAGE_WINDOWS = 2000  # Ward linkage is quadratic in memory: seed it from an even sample of a long call
+REFINE_ITERATIONS = 10
 
 
 @dataclass(frozen=True)
-class SpeakerSegment:
-    speaker: int
-    start_s: float
-    end_s: float
+class SpeakerTrack:
+    """Which speaker talks at each 10 ms frame of the recording (-1: nobody, outside speech)."""
+
+    frames: np.ndarray
+
+    def speaker_between(self, start_s: float, end_s: float) -> int:
+        """The speaker holding most of [start_s, end_s); the nearest labelled frame where none does."""
+        first, last = int(start_s / FRAME_S), max(int(start_s / FRAME_S) + 1, int(np.ceil(end_s / FRAME_S)))
+        labels = self.frames[first:last]
+        labels = labels[labels >= 0]
+        if len(labels):
+            return int(np.bincount(labels).argmax())
+        labelled = np.flatnonzero(self.frames >= 0)
+        if not len(labelled):
+            return 0
+        middle = (first + last) // 2
+        return int(self.frames[labelled[np.argmin(np.abs(labelled - middle))]])
 
 
-def label_speakers(samples: np.ndarray, segments: list[Segment], speaker_count: int | None) -> list[SpeakerSegment]:
-    """Label (and where the voice changes, split) speech segments with 0-based speaker indices."""
-    if not speaker_count or speaker_count <= 1 or not segments:
-        return [SpeakerSegment(0, s.start_s, s.end_s) for s in segments]
-    windows = [(i, a, b) for i, seg in enumerate(segments) for a, b in _windows(seg)]
-    vectors = np.stack([_voice_vector(samples[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]) for _, a, b in windows])
-    labels = _cluster(_standardise(vectors), min(speaker_count, len(windows)))
-    labels = _order_by_first_appearance(labels)
-    by_segment: dict[int, list[tuple[int, float, float]]] = {}
-    for (index, a, b), label in zip(windows, labels.tolist(), strict=False):
-        by_segment.setdefault(index, []).append((label, a, b))
-    return [piece for index, seg in enumerate(segments) for piece in _relabel_segment(samples, seg, by_segment[index])]
+def speaker_track(
+    samples: np.ndarray, speech: Sequence[tuple[float, float]], speaker_count: int, encoder: VoiceEncoder
+) -> SpeakerTrack:
+    """Label the speech of a mono 16 kHz signal with 0-based speakers, numbered by first appearance."""
+    frames = np.full(int(np.ceil(len(samples) / SAMPLE_RATE / FRAME_S)) + 1, -1, dtype=np.int64)
+    windows = [window for span in speech for window in _windows(*span)]
+    if speaker_count <= 1 or len(windows) == 0:
+        for start, end in speech:
+            frames[int(start / FRAME_S) : int(np.ceil(end / FRAME_S))] = 0
+        return SpeakerTrack(frames)
+    embeddings = encoder.embed([samples[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in windows])
+    centroids = _cluster(embeddings, min(speaker_count, len(windows)))
+    similarity = embeddings @ centroids.T  # (windows, speakers)
+    # Each frame adds up the similarities of the windows covering it: a turn change lands where the
+    # windows of one voice give way to the other's.
+    score = np.zeros((len(frames), len(centroids)), dtype=np.float32)
+    for (start, end), row in zip(windows, similarity, strict=True):
+        score[int(start / FRAME_S) : int(np.ceil(end / FRAME_S))] += row
+    covered = np.any(score != 0, axis=1)
+    for start, end in speech:
+        span = slice(int(start / FRAME_S), int(np.ceil(end / FRAME_S)))
+        frames[span] = np.where(covered[span], score[span].argmax(axis=1), -1)
+    return SpeakerTrack(_order_by_first_appearance(frames))
 
 
-def _windows(seg: Segment) -> list[tuple[float, float]]:
-    if seg.duration_s <= WINDOW_S * 1.5:
-        return [(seg.start_s, seg.end_s)]
-    starts = np.arange(seg.start_s, seg.end_s - WINDOW_S + 1e-9, HOP_S)
+def _windows(start_s: float, end_s: float) -> list[tuple[float, float]]:
+    """Overlapping windows over one stretch of speech; a short stretch is one window of its own length."""
+    length = end_s - start_s
+    if length < MIN_WINDOW_S:
+        return []
+    if length <= WINDOW_S * 1.25:
+        return [(start_s, end_s)]
+    starts = np.arange(start_s, end_s - WINDOW_S + 1e-9, HOP_S)
     spans = [(float(a), float(a + WINDOW_S)) for a in starts]
-    if seg.end_s - spans[-1][1] > HOP_S / 2:
-        spans.append((seg.end_s - WINDOW_S, seg.end_s))
+    if end_s - spans[-1][1] > HOP_S / 3:
+        spans.append((end_s - WINDOW_S, end_s))
     return spans
 
 
-def _voice_vector(chunk: np.ndarray) -> np.ndarray:
-    """Mean and spread of the spectral envelope, plus pitch level and range: what tells voices apart."""
-    coefficients = mfcc(chunk)
-    f0 = pitch_hz(chunk)
-    voiced = f0[~np.isnan(f0)]
-    log_f0 = np.log(voiced) if len(voiced) >= 3 else np.array([np.nan])
-    pitch = np.array([np.median(log_f0), np.subtract(*np.percentile(log_f0, [90, 10])) if len(log_f0) > 1 else np.nan])
-    return np.concatenate([coefficients.mean(axis=0), coefficients.std(axis=0), pitch])
+def _cluster(embeddings: np.ndarray, count: int) -> np.ndarray:
+    """Unit-length centroids of `count` voices: Ward linkage for a deterministic start, then refined by
+    assigning each window to its most similar centroid (k-means on the sphere)."""
+    sample = embeddings[np.linspace(0, len(embeddings) - 1, min(len(embeddings), MAX_LINKAGE_WINDOWS)).astype(int)]
+    if len(sample) <= count:
+        return sample / np.linalg.norm(sample, axis=1, keepdims=True)
+    seed = fcluster(linkage(sample, method="ward"), t=count, criterion="maxclust") - 1
+    centroids = _unit(np.stack([sample[seed == c].mean(axis=0) for c in range(count)]))
+    for _ in range(REFINE_ITERATIONS):
+        assignment = (embeddings @ centroids.T).argmax(axis=1)
+        if len(set(assignment.tolist())) < count:  # a voice lost all its windows: keep the last good centroids
+            break
+        updated = _unit(np.stack([embeddings[assignment == c].mean(axis=0) for c in range(count)]))
+        if np.allclose(updated, centroids):
+            break
+        centroids = updated
+    return centroids
 
 
-def _standardise(vectors: np.ndarray) -> np.ndarray:
-    """Z-score each feature; missing pitch (unvoiced windows) becomes the mean, i.e. uninformative."""
-    mean = np.nanmean(vectors, axis=0)
-    std = np.nanstd(vectors, axis=0)
-    z = (vectors - mean) / np.where(std > 1e-6, std, 1.0)
-    z = np.nan_to_num(z, nan=0.0)
-    # Pitch level is the strongest single cue; give it the weight of several spectral coefficients.
-    z[:, -2] *= 3.0
-    return z
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
 
 
-def _cluster(z: np.ndarray, k: int) -> np.ndarray:
-    """Ward agglomerative clustering for a deterministic start, refined by k-means from its centroids."""
-    if len(z) <= k:
-        return np.arange(len(z))
-    sample = z[np.linspace(0, len(z) - 1, min(len(z), MAX_LINKAGE_WINDOWS)).astype(int)]
-    seed_labels = fcluster(linkage(sample, method="ward"), t=k, criterion="maxclust") - 1
-    centroids = np.stack([sample[seed_labels == c].mean(axis=0) for c in range(k)])
-    _, labels = kmeans2(z, centroids, minit="matrix", iter=20)
-    if len(set(labels.tolist())) < k:  # k-means emptied a cluster: fall back to nearest seed centroid
-        labels = np.argmin(((z[:, None, :] - centroids[None]) ** 2).sum(axis=2), axis=1)
-    return labels
-
-
-def _order_by_first_appearance(labels: np.ndarray) -> np.ndarray:
-    order = {label: rank for rank, label in enumerate(dict.fromkeys(labels.tolist()))}
-    return np.array([order[label] for label in labels.tolist()])
-
-
-def _relabel_segment(
-    samples: np.ndarray, seg: Segment, windows: list[tuple[int, float, float]]
-) -> list[SpeakerSegment]:
-    """One label per stretch of consistent windows; short stretches join their neighbours; each change
-    falls on the quietest moment near where the windows disagree (the breath between two turns)."""
-    runs: list[list[float]] = []  # [label, start, end]
-    for label, a, b in windows:
-        if runs and runs[-1][0] == label:
-            runs[-1][2] = b
-        else:
-            runs.append([label, a, b])
-    changed = True
-    while changed and len(runs) > 1:
-        changed = False
-        shortest = min(range(len(runs)), key=lambda r: runs[r][2] - runs[r][1])
-        if runs[shortest][2] - runs[shortest][1] < MIN_RUN_S:
-            neighbour = shortest - 1 if shortest > 0 else shortest + 1
-            lo, hi = sorted((shortest, neighbour))
-            runs[lo : hi + 1] = [[runs[neighbour][0], runs[lo][1], runs[hi][2]]]
-            runs = _join_equal_neighbours(runs)
-            changed = True
-    cuts = [seg.start_s]
-    for before, after in itertools.pairwise(runs):
-        # The change lies about where the last window of one run overlaps the first window of the next;
-        # mixed windows lean either way, so look half a hop further on both sides.
-        latest = min(before[2] + HOP_S / 2, seg.end_s - FRAME_S)
-        cuts.append(_quietest_moment(samples, after[1] - HOP_S / 2, latest, cuts[-1]))
-    cuts.append(seg.end_s)
-    return [SpeakerSegment(int(run[0]), start, end) for run, start, end in zip(runs, cuts, cuts[1:], strict=False)]
-
-
-def _quietest_moment(samples: np.ndarray, from_s: float, to_s: float, not_before_s: float) -> float:
-    """Centre of the quietest 50 ms between from_s and to_s."""
-    from_s = max(from_s, not_before_s + FRAME_S)
-    start = int(from_s * SAMPLE_RATE)
-    energy = frame_energy_db(samples[start : int(to_s * SAMPLE_RATE)])
-    if len(energy) < 5:
-        return from_s
-    smoothed = np.convolve(energy, np.ones(5) / 5, mode="valid")
-    return from_s + (int(np.argmin(smoothed)) + 2) * FRAME_S + FRAME_S / 2
-
-
-def _join_equal_neighbours(runs: list[list[float]]) -> list[list[float]]:
-    joined: list[list[float]] = []
-    for run in runs:
-        if joined and joined[-1][0] == run[0]:
-            joined[-1][2] = run[2]
-        else:
-            joined.append(list(run))
-    return joined
+def _order_by_first_appearance(frames: np.ndarray) -> np.ndarray:
+    order = {label: rank for rank, label in enumerate(dict.fromkeys(frames[frames >= 0].tolist()))}
+    ordered = frames.copy()
+    for label, rank in order.items():
+        ordered[frames == label] = rank
+    return ordered

@@ -21,6 +21,7 @@ class EngineOptions:
     separate_channels: bool = False
     max_duration_s: float = MAX_DURATION_S
     custom_vocabulary: tuple[str, ...] = ()
+    language: str = "en"  # ISO 639-1, from the request's languageCode
 
 
 @dataclass(frozen=True)

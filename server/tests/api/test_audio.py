@@ -95,3 +95,15 @@ def test_video_then_appended_audio_share_one_timeline(api, support_clip) -> None
     first, second = ([m for m in messages if m["from"]["id"] == member["id"]] for member in members)
     assert first and second and all(m["text"] for m in messages)
     assert second[0]["timeOffset"] >= 3.5 - 0.6  # the appended recording starts where the video ended
+
+
+def test_a_language_the_speech_model_cannot_do_is_a_400_not_english_text(api, support_clip) -> None:
+    refused = api.post("/v1/process/audio", params={"languageCode": "es-ES"}, data=support_clip.read_bytes())
+    assert refused.status_code == 400
+    assert refused.json()["message"] == (
+        "`languageCode` 'es-ES': language 'es' cannot be transcribed: the server's speech model (tiny.en (bundled)) "
+        "is an English-only model; the operator can start it with a multilingual Whisper model (--model)"
+    )
+    assert api.get("/v1/conversations").json()["conversations"] == []  # nothing was created
+    english = api.post("/v1/process/audio", params={"languageCode": "en-GB"}, data=support_clip.read_bytes())
+    assert api.wait_for_job(english.json()["jobId"])["status"] == "completed"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from engine_testkit import recording, tone
 
-from symbl_server.engine import AudioError, EngineOptions, transcribe
+from symbl_server.engine import AudioError, EngineOptions, load_engine
 from symbl_server.engine.decode import SAMPLE_RATE, decode_audio
 
 
@@ -96,7 +96,7 @@ def test_unusable_input_raises_audio_error_with_reason(tmp_path: Path, content: 
     path.write_bytes(content)
 
     with pytest.raises(AudioError, match=message):
-        transcribe(path, EngineOptions())
+        load_engine().transcribe(path, EngineOptions())
 
 
 def test_truncated_flac_is_rejected(write_clip) -> None:
@@ -114,7 +114,7 @@ def test_missing_file_is_an_audio_error(tmp_path: Path) -> None:
 
 def test_recording_over_the_limit_is_rejected_from_its_container_duration() -> None:
     with pytest.raises(AudioError, match=r"recording is 56\.\d s long; the limit is 30\.0 s"):
-        transcribe(recording("sales_call"), EngineOptions(max_duration_s=30))
+        load_engine().transcribe(recording("sales_call"), EngineOptions(max_duration_s=30))
 
 
 def test_five_hour_wav_header_is_rejected_before_decoding(tmp_path: Path) -> None:
@@ -127,4 +127,4 @@ def test_five_hour_wav_header_is_rejected_before_decoding(tmp_path: Path) -> Non
     path.write_bytes(header + b"data" + struct.pack("<I", declared) + bytes(byte_rate))
 
     with pytest.raises(AudioError, match=r"recording is 5\.00 h long; the limit is 4\.00 h"):
-        transcribe(path, EngineOptions())
+        load_engine().transcribe(path, EngineOptions())

@@ -33,12 +33,8 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/symbl-dagster serve $(SERVE_ARGS)
 
-DAGSTER_HOME ?= $(CURDIR)/.dagster_home
-
 dev: $(STAMP)
-	mkdir -p $(DAGSTER_HOME)
-	test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/symbl-dagster dev $(DEV_ARGS)
 
 bench-accuracy: $(STAMP)
 	$(BIN)/python server/bench/accuracy.py

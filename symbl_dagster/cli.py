@@ -1,4 +1,4 @@
-"""The ``symbl-dagster`` command: ``serve`` runs the local Symbl-compatible server, ``demo`` the pipeline."""
+"""The ``symbl-dagster`` command: ``serve`` runs the bundled server, ``demo`` the pipeline, ``dev`` the Dagster UI."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     # Each subcommand lives with its concern; imports stay light so --help is fast.
     from symbl_dagster.demo import configure_demo_parser
+    from symbl_dagster.dev import configure_dev_parser
 
     parser = argparse.ArgumentParser(
         prog="symbl-dagster",
@@ -28,6 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
             "demo",
             help="run the whole pipeline on the sample recordings",
             description="Feed recordings through the sensor and materialize every asset in a real Dagster instance.",
+        )
+    )
+    configure_dev_parser(
+        subcommands.add_parser(
+            "dev",
+            help="open the Dagster UI on a working offline setup (bundled server, sample recordings)",
+            description="Run the Dagster webserver and daemon against the bundled server and the sample calls.",
         )
     )
     return parser

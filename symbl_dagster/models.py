@@ -38,20 +38,26 @@ def _float(value: object) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def _int(value: object) -> int | None:
     number = _float(value)
-    return int(number) if number is not None and math.isfinite(number) else None
+    return int(number) if number is not None else None
 
 
 def _str(value: object) -> str | None:
     if value is None or isinstance(value, (dict, list)):
         return None
     return str(value)
+
+
+def _text(value: object) -> str:
+    """Text or ``""``: a missing or mistyped field never becomes the words "None" or "{}"."""
+    return _str(value) or ""
 
 
 def _mapping(value: object) -> JSON:
@@ -85,10 +91,15 @@ class JobStatus:
 
 @dataclass(frozen=True)
 class Submission:
-    """What every Async API submission returns: the conversation and the job processing it."""
+    """What every Async API submission returns: the conversation and the job processing it.
+
+    ``adopted`` is true when ``SymblClient.submit_or_adopt`` found the conversation an earlier attempt had
+    created instead of submitting again.
+    """
 
     conversation_id: str
     job_id: str
+    adopted: bool = False
 
     @classmethod
     def from_api(cls, payload: JSON) -> Submission:
@@ -118,8 +129,8 @@ class Job:
     @classmethod
     def from_api(cls, payload: JSON) -> Job:
         return cls(
-            id=str(payload.get("id", "")),
-            status=str(payload.get("status", "")).lower(),
+            id=_text(payload.get("id")),
+            status=_text(payload.get("status")).lower(),
             message=_str(payload.get("message")),
         )
 
@@ -135,7 +146,7 @@ class Member:
     @classmethod
     def from_api(cls, payload: JSON) -> Member:
         return cls(
-            id=str(payload.get("id", "")),
+            id=_text(payload.get("id")),
             name=_str(payload.get("name")),
             email=_str(payload.get("email")) or _str(payload.get("userId")),
         )
@@ -156,7 +167,7 @@ class Word:
     @classmethod
     def from_api(cls, payload: JSON) -> Word:
         return cls(
-            word=str(payload.get("word", "")),
+            word=_text(payload.get("word")),
             start_time=parse_time(payload.get("startTime")),
             end_time=parse_time(payload.get("endTime")),
             time_offset=_float(payload.get("timeOffset")),
@@ -175,7 +186,7 @@ class Phrase:
 
     @classmethod
     def from_api(cls, payload: JSON) -> Phrase:
-        return cls(type=_str(payload.get("type")), text=str(payload.get("text", "")))
+        return cls(type=_str(payload.get("type")), text=_text(payload.get("text")))
 
 
 def _sentiment(payload: object) -> tuple[float | None, str | None]:
@@ -209,9 +220,9 @@ class Message:
         speaker = _mapping(payload.get("from"))
         polarity, label = _sentiment(payload.get("sentiment"))
         return cls(
-            id=str(payload.get("id", "")),
+            id=_text(payload.get("id")),
             conversation_id=_str(payload.get("conversationId")),
-            text=str(payload.get("text", "")),
+            text=_text(payload.get("text")),
             speaker_id=_str(speaker.get("id")),
             speaker_name=_str(speaker.get("name")),
             speaker_email=_str(speaker.get("email")) or _str(speaker.get("userId")),
@@ -228,7 +239,11 @@ class Message:
 
 @dataclass(frozen=True)
 class Conversation:
-    """A conversation's metadata (``GET /v1/conversations/{id}`` and the list endpoint)."""
+    """A conversation's metadata (``GET /v1/conversations/{id}`` and the list endpoint).
+
+    ``jobs`` lists the conversation's jobs, oldest first, where the server says (the bundled server does;
+    Symbl's documented answer has no such field, and then it is empty).
+    """
 
     id: str
     name: str | None
@@ -237,17 +252,19 @@ class Conversation:
     end_time: datetime | None
     members: list[Member] = field(default_factory=list)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
 
     @classmethod
     def from_api(cls, payload: JSON) -> Conversation:
         return cls(
-            id=str(payload.get("id", "")),
+            id=_text(payload.get("id")),
             name=_str(payload.get("name")),
             type=_str(payload.get("type")),
             start_time=parse_time(payload.get("startTime")),
             end_time=parse_time(payload.get("endTime")),
             members=[Member.from_api(member) for member in _items(payload.get("members"))],
             metadata=dict(_mapping(payload.get("metadata"))),
+            jobs=[Job.from_api(job) for job in _items(payload.get("jobs"))],
         )
 
 
@@ -274,8 +291,8 @@ class Insight:
         speaker, assignee = _mapping(payload.get("from")), _mapping(payload.get("assignee"))
         definitive = payload.get("definitive")
         return cls(
-            id=str(payload.get("id", "")),
-            text=str(payload.get("text", "")),
+            id=_text(payload.get("id")),
+            text=_text(payload.get("text")),
             type=_str(payload.get("type")),
             score=_float(payload.get("score")),
             message_ids=_strings(payload.get("messageIds")),
@@ -303,8 +320,8 @@ class Topic:
     def from_api(cls, payload: JSON) -> Topic:
         polarity, label = _sentiment(payload.get("sentiment"))
         return cls(
-            id=str(payload.get("id", "")),
-            text=str(payload.get("text", "")),
+            id=_text(payload.get("id")),
+            text=_text(payload.get("text")),
             score=_float(payload.get("score")),
             message_ids=_strings(payload.get("messageIds")),
             polarity=polarity,
@@ -323,7 +340,7 @@ class MessageRef:
 
     @classmethod
     def from_api(cls, payload: JSON) -> MessageRef:
-        return cls(id=str(payload.get("id", "")), text=_str(payload.get("text")), offset=_int(payload.get("offset")))
+        return cls(id=_text(payload.get("id")), text=_str(payload.get("text")), offset=_int(payload.get("offset")))
 
 
 def _message_refs(payload: object) -> list[MessageRef]:
@@ -404,7 +421,7 @@ class Tracker:
     @classmethod
     def from_api(cls, payload: JSON) -> Tracker:
         return cls(
-            id=str(payload.get("id", "")),
+            id=_text(payload.get("id")),
             name=_str(payload.get("name")),
             matches=[TrackerMatch.from_api(match) for match in _items(payload.get("matches"))],
         )
@@ -429,7 +446,7 @@ class Metric:
 
     @classmethod
     def from_api(cls, payload: JSON) -> Metric:
-        return cls(type=str(payload.get("type", "")), percent=_percent(payload), seconds=_float(payload.get("seconds")))
+        return cls(type=_text(payload.get("type")), percent=_percent(payload), seconds=_float(payload.get("seconds")))
 
 
 @dataclass(frozen=True)
@@ -450,7 +467,7 @@ class MemberAnalytics:
     def from_api(cls, payload: JSON) -> MemberAnalytics:
         talk, listen = _mapping(payload.get("talkTime")), _mapping(payload.get("listenTime"))
         return cls(
-            id=str(payload.get("id", "")),
+            id=_text(payload.get("id")),
             name=_str(payload.get("name")),
             email=_str(payload.get("email")) or _str(payload.get("userId")),
             words_per_minute=_float(_mapping(payload.get("pace")).get("wpm")),
@@ -493,8 +510,8 @@ class SummaryItem:
     def from_api(cls, payload: JSON) -> SummaryItem:
         refs = _items(payload.get("messageRefs"))
         return cls(
-            id=str(payload.get("id", "")),
-            text=str(payload.get("text", "")),
+            id=_text(payload.get("id")),
+            text=_text(payload.get("text")),
             message_ids=[str(ref.get("id", "")) for ref in refs],
         )
 

@@ -7,6 +7,7 @@ Each request may meet an injected fault first (see `faults`).
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import logging
 import re
@@ -15,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,20 +25,26 @@ from urllib.parse import parse_qs, urlsplit
 
 from symbl_server import faults as fault_kinds
 from symbl_server.auth import BAD_CREDENTIALS_MESSAGE, BAD_TOKEN_MESSAGE, TokenIssuer
+from symbl_server.experience import HtmlPage, parse_experience_request, render_experience
 from symbl_server.faults import FaultInjector
 from symbl_server.jobs import JobRunner
 from symbl_server.options import (
     Params,
     RequestError,
+    SubmitOptions,
     parse_options,
     parse_text_messages,
     parse_url,
 )
+from symbl_server.settings import ServerSettings
 from symbl_server.speakers import apply_speaker_events
 from symbl_server.store import Store
+from symbl_server.urls import UrlPolicy, UrlRefused
 from symbl_server.views import ConversationView
 
 log = logging.getLogger(__name__)
+
+SERVER_VERSION = importlib.metadata.version("symbl-server")
 
 JSON_BODY_LIMIT = 10 * 1024 * 1024
 CHUNK = 1 << 20
@@ -57,7 +64,9 @@ class App:
     tokens: TokenIssuer
     faults: FaultInjector
     upload_dir: Path
-    allow_file_urls: bool
+    settings: ServerSettings
+    url_policy: UrlPolicy
+    started_at: float = field(default_factory=time.time)
 
 
 class SymblHTTPServer(ThreadingHTTPServer):
@@ -95,6 +104,9 @@ Route = tuple[str, re.Pattern[str], str]
 _ID = r"(?P<cid>[^/]+)"
 ROUTES: list[Route] = [
     ("POST", re.compile(r"/oauth2/token:generate"), "generate_token"),
+    ("GET", re.compile(r"/health"), "health"),
+    ("GET", re.compile(r"/experiences/(?P<token>[^/]+)"), "experience_page"),
+    ("POST", re.compile(rf"/v1/conversations/{_ID}/experiences"), "create_experience"),
     ("POST", re.compile(r"/v1/process/text"), "process_text"),
     ("PUT", re.compile(rf"/v1/process/text/{_ID}"), "process_text"),
     ("POST", re.compile(r"/v1/process/(?P<kind>audio|video)/url"), "process_url"),
@@ -118,6 +130,18 @@ ROUTES: list[Route] = [
         "get_part",
     ),
 ]
+PUBLIC_HANDLERS = {  # answered without an access token
+    "generate_token",
+    "health",  # status and counts only, for load balancers and monitoring
+    "experience_page",  # its URL carries its own signed token, so a browser can open it
+}
+PAGE_TOKEN = re.compile(r"/experiences/[^/\s?]+")
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",  # the page's URL is its access token
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, max-age=300",
+}
 
 
 class SymblRequestHandler(BaseHTTPRequestHandler):
@@ -138,7 +162,8 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        line = PAGE_TOKEN.sub("/experiences/<token>", format % args)  # a page link is a credential
+        log.debug("%s %s", self.address_string(), line)
 
     # ------------------------------------------------------------------------------------ plumbing
 
@@ -179,7 +204,7 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
             if match:
                 allowed = True
                 if route_method == method:
-                    if handler_name != "generate_token":
+                    if handler_name not in PUBLIC_HANDLERS:
                         self._authenticate()
                     handler: Callable[..., tuple[int, object]] = getattr(self, handler_name)
                     return handler(**match.groupdict())
@@ -188,9 +213,15 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
         raise RequestError(f"Not found: {method} {path}", status=404)
 
     def _send(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
+        if isinstance(body, HtmlPage):
+            data = body.html.encode()
+            headers = {"Content-Type": "text/html; charset=utf-8", **PAGE_HEADERS}
+        else:
+            data = json.dumps(body).encode()
+            headers = {"Content-Type": "application/json"}
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         if not self._body_read:  # unread bytes would be parsed as the next request: close instead
             self.close_connection = True
@@ -296,10 +327,23 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
         if cid is not None and self.app.store.conversation(cid) is None:
             raise RequestError(UNKNOWN_CONVERSATION, status=404)
 
+    def _options(self, body: dict | None = None) -> SubmitOptions:
+        """The submission's options, its `webhookUrl` checked against the server's URL rules."""
+        options = parse_options(Params(self.query, body) if body is not None else Params(self.query))
+        if options.webhook_url:
+            self._check_url(options.webhook_url, "webhookUrl")
+        return options
+
+    def _check_url(self, url: str, what: str) -> None:
+        try:
+            self.app.url_policy.check_url(url, what)
+        except UrlRefused as refused:
+            raise RequestError(str(refused)) from None
+
     def process_text(self, cid: str | None = None) -> tuple[int, object]:
         self._existing_conversation(cid)
         body = self._json_body()
-        options = parse_options(Params(self.query, body))
+        options = self._options(body)
         messages = parse_text_messages(body)
         source = {"messages": [asdict(message) for message in messages]}
         return self._submitted(*self.app.runner.submit("text", options, source, cid))
@@ -307,13 +351,15 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
     def process_url(self, kind: str, cid: str | None = None) -> tuple[int, object]:
         self._existing_conversation(cid)
         body = self._json_body()
-        options = parse_options(Params(self.query, body))
-        url = parse_url(body, self.app.allow_file_urls)
+        options = self._options(body)
+        url = parse_url(body, self.app.settings.allow_file_urls)
+        if not url.startswith("file:"):
+            self._check_url(url, "url")
         return self._submitted(*self.app.runner.submit(kind, options, {"url": url}, cid))
 
     def process_file(self, kind: str, cid: str | None = None) -> tuple[int, object]:
         self._existing_conversation(cid)
-        options = parse_options(Params(self.query))
+        options = self._options()
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type not in ("", "application/octet-stream") and not content_type.startswith(MEDIA_TYPES[kind]):
             raise RequestError(
@@ -380,7 +426,10 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
         return 200, {"conversations": [ConversationView(self.app.store, row).conversation_json() for row in rows]}
 
     def get_conversation(self, cid: str) -> tuple[int, object]:
-        return 200, self._view(cid).conversation_json()
+        """The conversation, plus (beyond Symbl's documented fields) its jobs, oldest first, so a client whose
+        submission answer was lost can find the job of the conversation it created."""
+        jobs = [{"id": job.id, "status": job.status} for job in self.app.store.jobs_of(cid)]
+        return 200, {**self._view(cid).conversation_json(), "jobs": jobs}
 
     def put_metadata(self, cid: str) -> tuple[int, object]:
         self._view(cid)
@@ -453,6 +502,39 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
     def post_transcript(self, cid: str) -> tuple[int, object]:
         view = self._view(cid)
         return 200, view.transcript_json(self._json_body())
+
+    # ------------------------------------------------------------------------------------ health and pages
+
+    def health(self) -> tuple[int, object]:
+        counts = self.app.runner.counts()
+        return 200, {
+            "status": "ok",
+            "version": SERVER_VERSION,
+            "queueDepth": counts["scheduled"],
+            "jobsInProgress": counts["in_progress"],
+            "workers": counts["workers"],
+            "uptimeSeconds": round(time.time() - self.app.started_at, 1),
+        }
+
+    def create_experience(self, cid: str) -> tuple[int, object]:
+        self._view(cid)
+        name, lifetime_s = parse_experience_request(self._json_body())
+        token = self.app.tokens.sign_page(cid, lifetime_s)
+        return 201, {"name": name, "url": f"{self._public_url()}/experiences/{token}"}
+
+    def _public_url(self) -> str:
+        """The configured public URL, else the address this request came to."""
+        if self.app.settings.public_url:
+            return self.app.settings.public_url.rstrip("/")
+        host, port = self.server.server_address[:2]
+        return "http://" + (self.headers.get("Host") or f"{host!s}:{port}")
+
+    def experience_page(self, token: str) -> tuple[int, object]:
+        cid = self.app.tokens.page_conversation(token)
+        conversation = self.app.store.conversation(cid) if cid else None
+        if conversation is None:
+            raise RequestError("This page does not exist or its link has expired.", status=404)
+        return 200, render_experience(ConversationView(self.app.store, conversation))
 
 
 def _epoch_query(query: dict[str, list[str]], key: str) -> float | None:

@@ -75,13 +75,34 @@ class TokenIssuer:
         signature = hmac.new(self._key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
         return f"{header}.{payload}.{_b64(signature)}"
 
-    def is_valid(self, token: str) -> bool:
+    def _claims(self, token: str) -> dict | None:
+        """The claims of a token this server signed, or None."""
         try:
             header, payload, signature = token.split(".")
             expected = hmac.new(self._key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
             if not hmac.compare_digest(expected, _unb64(signature)):
-                return False
+                return None
             claims = json.loads(_unb64(payload))
         except (ValueError, TypeError):
-            return False
-        return claims.get("sub") == self._app_id and float(claims.get("exp", 0)) > time.time()
+            return None
+        return claims if isinstance(claims, dict) else None
+
+    def is_valid(self, token: str) -> bool:
+        claims = self._claims(token)
+        return claims is not None and claims.get("sub") == self._app_id and float(claims.get("exp", 0)) > time.time()
+
+    def sign_page(self, conversation_id: str, lifetime_s: int) -> str:
+        """A token for one conversation's page, valid `lifetime_s` seconds (0: no expiry); not an access token."""
+        claims: dict = {"page": conversation_id, "jti": secrets.token_hex(8)}
+        if lifetime_s:
+            claims["exp"] = time.time() + lifetime_s
+        return self._sign(claims)
+
+    def page_conversation(self, token: str) -> str | None:
+        """The conversation a page token opens, or None when it is forged or expired."""
+        claims = self._claims(token)
+        if claims is None or not isinstance(claims.get("page"), str):
+            return None
+        if "exp" in claims and float(claims["exp"]) <= time.time():
+            return None
+        return claims["page"]

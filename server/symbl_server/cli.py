@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import signal
@@ -14,6 +13,7 @@ from collections.abc import Sequence
 from symbl_server.loadtest import load_test_settings
 from symbl_server.server import LocalSymblServer
 from symbl_server.settings import FaultSettings, ServerSettings
+from symbl_server.urls import ALLOW_FLAG, is_loopback_host
 
 DEFAULT_DATA_DIR = ".symbl_local"
 
@@ -29,7 +29,9 @@ def configure_serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765, help="TCP port (0 picks a free one) (default: %(default)s)")
     parser.add_argument("--app-id", help="app id clients must present (default: $SYMBL_APP_ID)")
     parser.add_argument(
-        "--app-secret", help="app secret clients must present (default: $SYMBL_APP_SECRET; never printed)"
+        "--app-secret",
+        help="app secret clients must present; set $SYMBL_APP_SECRET instead: a flag shows it to every `ps` "
+        "(default: $SYMBL_APP_SECRET; never printed)",
     )
     parser.add_argument(
         "--data-dir",
@@ -49,7 +51,36 @@ def configure_serve_parser(parser: argparse.ArgumentParser) -> None:
         help="jobs in flight before 429 (default: %(default)s)",
     )
     parser.add_argument(
-        "--workers", type=int, default=defaults.workers, help="jobs processed at the same time (default: %(default)s)"
+        "--workers",
+        type=int,
+        default=defaults.workers,
+        help="jobs processed at the same time, one recording per worker (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=defaults.shutdown_grace_s,
+        help="on SIGTERM/SIGINT, seconds to let jobs in progress finish; unfinished jobs are requeued and run at "
+        "the next start from the same --data-dir (default: %(default)s)",
+    )
+    parser.add_argument(
+        ALLOW_FLAG,
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="let URL submissions and webhooks reach this network too (repeatable); by default only public "
+        "addresses, plus loopback while the server listens on loopback",
+    )
+    parser.add_argument(
+        "--deny-loopback-urls",
+        action="store_true",
+        help="refuse loopback URLs and webhooks even while listening on loopback, as behind a reverse proxy on "
+        "this machine (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--public-url",
+        help="the server's URL as clients reach it (behind a reverse proxy), used in conversation page links "
+        "(default: the address a request came to)",
     )
     parser.add_argument(
         "--allow-file-urls",
@@ -121,6 +152,10 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         workers=args.workers,
         allow_file_urls=args.allow_file_urls,
         job_delay_s=args.job_delay,
+        shutdown_grace_s=args.shutdown_grace,
+        allowed_url_networks=tuple(args.allow_url_network),
+        deny_loopback_urls=args.deny_loopback_urls,
+        public_url=args.public_url,
         faults=FaultSettings(
             seed=args.fault_seed,
             error_rate=args.fault_error_rate,
@@ -136,17 +171,14 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     return settings
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.app_secret:
+        print(
+            "WARNING: --app-secret puts the secret on the command line, where every user of this machine can read "
+            "it (ps, /proc); set SYMBL_APP_SECRET in the environment instead.",
+            file=sys.stderr,
+        )
     args.app_id = args.app_id or os.environ.get("SYMBL_APP_ID")
     args.app_secret = args.app_secret or os.environ.get("SYMBL_APP_SECRET")
     if not args.app_id or not args.app_secret:
@@ -157,15 +189,21 @@ def run_serve(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not _is_loopback(args.host):
+    if not is_loopback_host(args.host):
         print(
-            f"WARNING: binding {args.host}, not loopback: anyone who can reach this machine can use the API. "
-            "This server is meant for local development and tests.",
+            f"WARNING: binding {args.host}, not loopback: anyone who can reach this machine can call the API with "
+            "the app credentials; serve it behind a TLS proxy.",
             file=sys.stderr,
         )
     stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop.set()
+        for each in (signal.SIGINT, signal.SIGTERM):  # a second signal stops at once
+            signal.signal(each, signal.SIG_DFL)
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, request_stop)
     try:
         server = LocalSymblServer(args.app_id, args.app_secret, args.data_dir, settings, host=args.host, port=args.port)
         server.start()
@@ -175,8 +213,14 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"Symbl-compatible API serving on {server.base_url} (data in {args.data_dir}); Ctrl-C stops it", flush=True)
     try:
         stop.wait()
+        print(
+            f"stopping: jobs in progress get {settings.shutdown_grace_s:g} s to finish, the rest are requeued",
+            file=sys.stderr,
+            flush=True,
+        )
     finally:
         server.stop()
+    print("stopped", file=sys.stderr, flush=True)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import shutil
 import threading
 import time
@@ -22,7 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 from symbl_server import language
 from symbl_server.faults import FaultInjector
 from symbl_server.options import RequestError, SubmitOptions, TextMessage
-from symbl_server.store import ConversationRow, JobRow, MemberRow, MessageRow, Store, WordRow
+from symbl_server.store import ConversationRow, JobResults, JobRow, MemberRow, MessageRow, Store, WordRow
+from symbl_server.urls import UrlPolicy
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ class JobRunner:
         job_delay_s: float,
         faults: FaultInjector,
         allow_file_urls: bool,
+        url_policy: UrlPolicy,
         load_test: bool = False,
     ):
         self._store = store
@@ -62,12 +65,21 @@ class JobRunner:
         self._job_delay_s = job_delay_s
         self._faults = faults
         self._allow_file_urls = allow_file_urls
+        self._opener = url_policy.opener()
         self._load_test = load_test
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="symbl-job")
         self._webhooks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="symbl-webhook")
         self._lock = threading.Lock()  # admission (the concurrency limit) and the per-conversation queues
         self._queues: dict[str, deque[str]] = {}
+        self._ready: queue.SimpleQueue[str | None] = queue.SimpleQueue()  # conversations with jobs to run
         self._stopping = threading.Event()
+        self._results_lock = threading.Lock()  # a job's end is recorded entirely before or after stop() requeues
+        self._closed = False
+        # daemon threads: a job still running once the shutdown grace has passed must not keep the process alive
+        self._workers = [
+            threading.Thread(target=self._work, name=f"symbl-job-{index}", daemon=True) for index in range(workers)
+        ]
+        for worker in self._workers:
+            worker.start()
 
     # ------------------------------------------------------------------------------------ submission
 
@@ -100,11 +112,27 @@ class JobRunner:
             request = {"options": options.to_json(), "source": source}
             self._store.create_job(JobRow(job_id, conversation_id, kind, "scheduled", None, request, now, now))
             self._notify(job_id, "scheduled", options.webhook_url)
-            queue = self._queues.setdefault(conversation_id, deque())
-            queue.append(job_id)
-            if len(queue) == 1:
-                self._pool.submit(self._drain, conversation_id)
+            self._enqueue(conversation_id, job_id)
         return conversation_id, job_id
+
+    def resume(self) -> int:
+        """Queues the jobs a previous process left scheduled, oldest first; returns how many."""
+        jobs = self._store.scheduled_jobs()
+        with self._lock:
+            for job in jobs:
+                self._enqueue(job.conversation_id, job.id)
+        return len(jobs)
+
+    def _enqueue(self, conversation_id: str, job_id: str) -> None:
+        """Under `_lock`: appends to the conversation's queue, handing the conversation to a worker if idle."""
+        pending = self._queues.setdefault(conversation_id, deque())
+        pending.append(job_id)
+        if len(pending) == 1:
+            self._ready.put(conversation_id)
+
+    def counts(self) -> dict[str, int]:
+        """Jobs scheduled and in progress, and the size of the worker pool."""
+        return {**self._store.job_counts(), "workers": len(self._workers)}
 
     def ensure_capacity(self) -> None:
         """Raises the documented 429 when the concurrent-job limit is reached."""
@@ -112,15 +140,30 @@ class JobRunner:
             message = CONCURRENCY_MESSAGE.format(limit=self._max_concurrent_jobs)
             raise RequestError(message, status=429, body={"statusCode": 429, "message": message})
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float) -> None:
+        """Lets the jobs in progress finish within `grace_s` seconds, then puts every unfinished job back to
+        scheduled (its upload kept), for the next start from the same data directory to run."""
         self._stopping.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for _ in self._workers:
+            self._ready.put(None)
+        running = self._store.job_counts()["in_progress"]
+        if running:
+            log.info("waiting up to %g s for %d job(s) in progress", grace_s, running)
+        deadline = time.monotonic() + grace_s
+        for worker in self._workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        with self._results_lock:
+            self._closed = True
+            requeued = self._store.requeue_active_jobs()
         self._webhooks.shutdown(wait=True)
-        failed = self._store.fail_active_jobs("The server stopped before the job finished.")
-        if failed:
-            log.warning("%d job(s) were still queued at shutdown and are marked failed", len(failed))
+        if requeued:
+            log.warning("%d unfinished job(s) requeued: they run when the server starts again", len(requeued))
 
     # ------------------------------------------------------------------------------------ running
+
+    def _work(self) -> None:
+        while (conversation_id := self._ready.get()) is not None:
+            self._drain(conversation_id)
 
     def _drain(self, conversation_id: str) -> None:
         """Runs a conversation's jobs one after another, in submission order."""
@@ -130,6 +173,8 @@ class JobRunner:
             try:
                 self._run(job_id)
             except Exception:  # a bug must not kill the conversation's queue
+                if self._closed:  # a job left running past the shutdown grace, on a closed store
+                    return
                 log.exception("job %s crashed", job_id)
             with self._lock:
                 queue = self._queues[conversation_id]
@@ -144,8 +189,8 @@ class JobRunner:
             return
         options = SubmitOptions.from_json(job.request["options"])
         source = job.request["source"]
-        if not self._wait_until(job.created_at + self._job_delay_s / 2):
-            return
+        if self._stopping.is_set() or not self._wait_until(job.created_at + self._job_delay_s / 2):
+            return  # stopping: stop() requeues the job
         self._set_status(job, "in_progress", options)
         try:
             if self._faults.job_should_fail():
@@ -154,39 +199,68 @@ class JobRunner:
             if conversation is None:
                 raise JobFailure("The conversation was deleted before the job ran.")
             if job.kind == "text":
-                self._process_text(conversation, options, source["messages"])
+                results = self._process_text(conversation, options, source["messages"])
             else:
-                self._process_media(job, conversation, options, source)
+                results = self._process_media(job, conversation, options, source)
             if not self._wait_until(job.created_at + self._job_delay_s):
                 return
-            self._set_status(job, "completed", options)
+            self._finish(job, options, "completed", results=results)
         except JobFailure as failure:
-            self._set_status(job, "failed", options, str(failure))
+            self._finish(job, options, "failed", str(failure))
         except Exception as error:
+            if self._closed:
+                raise
             log.exception("job %s failed unexpectedly", job_id)
-            self._set_status(job, "failed", options, f"Internal error while processing the job: {error}")
-        finally:  # the recording is not kept once processed
-            for leftover in (source.get("upload"), self._upload_dir / f"{job.id}.download"):
-                if leftover:
-                    Path(leftover).unlink(missing_ok=True)
+            self._finish(job, options, "failed", f"Internal error while processing the job: {error}")
 
     def _wait_until(self, deadline: float) -> bool:
-        """Sleeps until `deadline` (epoch seconds); False when the server is stopping."""
-        return not self._stopping.wait(max(0.0, deadline - time.time()))
+        """Sleeps until `deadline` (epoch seconds); False when the server starts stopping before then."""
+        remaining = deadline - time.time()
+        return remaining <= 0 or not self._stopping.wait(remaining)
 
-    def _set_status(self, job: JobRow, status: str, options: SubmitOptions, reason: str | None = None) -> None:
-        if self._store.job(job.id) is None:  # its conversation was deleted meanwhile
-            return
-        self._store.set_job_status(job.id, status, reason)
-        self._notify(job.id, status, options.webhook_url)
+    def _set_status(self, job: JobRow, status: str, options: SubmitOptions) -> None:
+        with self._results_lock:
+            if self._closed or self._store.job(job.id) is None:  # stopped, or its conversation was deleted
+                return
+            self._store.set_job_status(job.id, status)
+            self._notify(job.id, status, options.webhook_url)
+
+    def _finish(
+        self,
+        job: JobRow,
+        options: SubmitOptions,
+        status: str,
+        reason: str | None = None,
+        results: JobResults | None = None,
+    ) -> None:
+        """Records the job's end with its results, then drops its recording; nothing once stop() requeued it."""
+        with self._results_lock:
+            if self._closed:
+                return
+            if self._store.finish_job(job.id, status, reason, results):
+                self._notify(job.id, status, options.webhook_url)
+        source = job.request["source"]
+        for leftover in (source.get("upload"), self._upload_dir / f"{job.id}.download"):
+            if leftover:
+                Path(leftover).unlink(missing_ok=True)
 
     def _notify(self, job_id: str, status: str, webhook_url: str | None) -> None:
         if webhook_url:
-            self._webhooks.submit(_post_webhook, webhook_url, {"jobId": job_id, "status": status})
+            self._webhooks.submit(self._post_webhook, webhook_url, {"jobId": job_id, "status": status})
+
+    def _post_webhook(self, url: str, payload: dict) -> None:
+        request = urllib.request.Request(
+            url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with self._opener.open(request, timeout=WEBHOOK_TIMEOUT_S) as response:
+                response.read()
+        except (urllib.error.URLError, OSError) as error:
+            log.warning("webhook for job %s (%s) failed: %s", payload["jobId"], payload["status"], error)
 
     # ------------------------------------------------------------------------------------ text
 
-    def _process_text(self, conversation: ConversationRow, options: SubmitOptions, raw: Sequence[dict]) -> None:
+    def _process_text(self, conversation: ConversationRow, options: SubmitOptions, raw: Sequence[dict]) -> JobResults:
         messages = [TextMessage(**message) for message in raw]
         cursor = conversation.cursor_s
         members = {member.id: member for member in self._store.members(conversation.id)}
@@ -207,16 +281,17 @@ class JobRunner:
                 members[member.id] = member
                 new_members.append(member)
             rows.append(_message(member.id, message.content, start, end, _spread_words(message.content, start, end)))
-        self._save(conversation, options, new_members, rows, cursor)
+        return _results(conversation, options, new_members, rows, cursor)
 
     # ------------------------------------------------------------------------------------ audio and video
 
-    def _process_media(self, job: JobRow, conversation: ConversationRow, options: SubmitOptions, source: dict) -> None:
+    def _process_media(
+        self, job: JobRow, conversation: ConversationRow, options: SubmitOptions, source: dict
+    ) -> JobResults:
         if self._load_test:
             from symbl_server.loadtest import CANNED_MESSAGES
 
-            self._process_text(conversation, options, [dict(message) for message in CANNED_MESSAGES])
-            return
+            return self._process_text(conversation, options, [dict(message) for message in CANNED_MESSAGES])
         path = self._media_path(job, source)
         from symbl_server import engine  # heavy (numpy, av, pocketsphinx): loaded by the first media job
 
@@ -257,7 +332,7 @@ class JobRunner:
                     words,
                 )
             )
-        self._save(conversation, options, new_members, rows, offset + transcription.duration_s)
+        return _results(conversation, options, new_members, rows, offset + transcription.duration_s)
 
     def _media_path(self, job: JobRow, source: dict) -> Path:
         """The recording on disk: the upload (checked at upload time), a permitted file:// path, or a download."""
@@ -273,30 +348,22 @@ class JobRunner:
         else:
             path = self._upload_dir / f"{job.id}.download"
             try:
-                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, path.open("wb") as out:
+                with self._opener.open(url, timeout=DOWNLOAD_TIMEOUT_S) as response, path.open("wb") as out:
                     shutil.copyfileobj(response, out, length=1 << 20)
             except (urllib.error.URLError, OSError, ValueError) as error:
                 path.unlink(missing_ok=True)
                 raise JobFailure(f"Could not download {_redacted(url)}: {error}") from None
         return path
 
-    # ------------------------------------------------------------------------------------ storing
 
-    def _save(
-        self,
-        conversation: ConversationRow,
-        options: SubmitOptions,
-        new_members: Sequence[MemberRow],
-        messages: Sequence[MessageRow],
-        cursor_s: float,
-    ) -> None:
-        with self._store.transaction() as db:
-            for member in new_members:
-                self._store.add_member(db, conversation.id, member)
-            self._store.add_messages(db, conversation.id, messages)
-        self._store.update_conversation(
-            conversation.id, cursor_s=max(cursor_s, conversation.cursor_s), options=options.language_options()
-        )
+def _results(
+    conversation: ConversationRow,
+    options: SubmitOptions,
+    new_members: Sequence[MemberRow],
+    messages: Sequence[MessageRow],
+    cursor_s: float,
+) -> JobResults:
+    return JobResults(conversation.id, tuple(new_members), tuple(messages), cursor_s, options.language_options())
 
 
 def _find_member(members: Sequence[MemberRow], email: str | None, name: str | None) -> MemberRow | None:
@@ -333,17 +400,6 @@ def _spread_words(text: str, start: float, end: float) -> tuple[WordRow, ...]:
 def _message(member_id: str, text: str, start: float, end: float, words: tuple[WordRow, ...]) -> MessageRow:
     polarity, _ = language.sentiment(text)
     return MessageRow(new_digit_id(), member_id, text, start, max(start, end), words, polarity)
-
-
-def _post_webhook(url: str, payload: dict) -> None:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:
-            response.read()
-    except (urllib.error.URLError, OSError) as error:
-        log.warning("webhook for job %s (%s) failed: %s", payload["jobId"], payload["status"], error)
 
 
 def _redacted(url: str) -> str:

@@ -14,6 +14,7 @@ from symbl_server.faults import FaultInjector
 from symbl_server.jobs import JobRunner
 from symbl_server.settings import FaultSettings, ServerSettings
 from symbl_server.store import Store
+from symbl_server.urls import UrlPolicy
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +22,9 @@ log = logging.getLogger(__name__)
 class LocalSymblServer:
     """Serves Symbl's REST API from `data_dir`; use as a context manager (or `start()` / `stop()`).
 
-    Conversations and jobs live in SQLite under `data_dir` and survive a restart; jobs that were in flight
-    when a previous process ended come back as `failed` with a reason.
+    Conversations and jobs live in SQLite under `data_dir` and survive a restart. `stop()` lets jobs in progress
+    finish within the settings' shutdown grace and requeues the rest, which the next start runs; a job found in
+    progress at start (the previous process was killed) comes back `failed` with a reason.
     """
 
     def __init__(
@@ -65,12 +67,17 @@ class LocalSymblServer:
         upload_dir = self.data_dir / "uploads"
         upload_dir.mkdir(parents=True, exist_ok=True)
         store = Store(self.data_dir / "symbl.sqlite3")
-        failed = store.fail_active_jobs("The server restarted while the job was in flight; submit it again.")
+        failed = store.fail_jobs_in_progress("The server was killed while the job was in progress; submit it again.")
         if failed:
-            log.warning("%d job(s) in flight at the previous shutdown are now failed", len(failed))
-        for leftover in upload_dir.iterdir():  # uploads of those jobs
-            leftover.unlink(missing_ok=True)
+            log.warning("%d job(s) in progress when the previous process was killed are now failed", len(failed))
+        kept = {job.request["source"].get("upload") for job in store.scheduled_jobs()}
+        for leftover in upload_dir.iterdir():  # uploads and downloads of jobs that will not run
+            if str(leftover) not in kept:
+                leftover.unlink(missing_ok=True)
         self._faults = FaultInjector(self.settings.faults)
+        url_policy = UrlPolicy.for_server(
+            self._host, self.settings.allowed_url_networks, deny_loopback=self.settings.deny_loopback_urls
+        )
         runner = JobRunner(
             store=store,
             upload_dir=upload_dir,
@@ -79,6 +86,7 @@ class LocalSymblServer:
             job_delay_s=self.settings.job_delay_s,
             faults=self._faults,
             allow_file_urls=self.settings.allow_file_urls,
+            url_policy=url_policy,
             load_test=self.settings.load_test,
         )
         tokens = TokenIssuer(
@@ -87,13 +95,16 @@ class LocalSymblServer:
             load_signing_key(self.data_dir / "token.key"),
             self.settings.token_lifetime_s,
         )
-        app = App(store, runner, tokens, self._faults, upload_dir, self.settings.allow_file_urls)
+        app = App(store, runner, tokens, self._faults, upload_dir, self.settings, url_policy)
         try:
             self._httpd = SymblHTTPServer((self._host, self._port), app)
         except OSError:
-            runner.stop()
+            runner.stop(grace_s=0)
             store.close()
             raise
+        resumed = runner.resume()
+        if resumed:
+            log.info("%d job(s) requeued by the previous shutdown resume", resumed)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="symbl-server", daemon=True
         )
@@ -110,7 +121,7 @@ class LocalSymblServer:
         httpd.server_close()
         if self._thread is not None:
             self._thread.join()
-        httpd.app.runner.stop()
+        httpd.app.runner.stop(self.settings.shutdown_grace_s)
         httpd.app.store.close()
 
     def set_faults(self, faults: FaultSettings) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from symbl_server.urls import parse_networks
+
+UNFAULTED_PATHS = ("/oauth2", "/health")
+
 
 @dataclass
 class FaultSettings:
@@ -15,7 +19,7 @@ class FaultSettings:
     lost_response_rate: float = 0.0  # share of requests fully handled, then closed without a response
     latency_s: float = 0.0  # added before handling each affected request
     job_failure_rate: float = 0.0  # share of jobs forced to fail
-    paths: tuple[str, ...] = ()  # path prefixes the request faults apply to; empty = every path except /oauth2
+    paths: tuple[str, ...] = ()  # path prefixes the request faults apply to; empty = all but UNFAULTED_PATHS
 
     def __post_init__(self) -> None:
         rates = {
@@ -36,7 +40,7 @@ class FaultSettings:
     def applies_to(self, path: str) -> bool:
         if self.paths:
             return any(path.startswith(prefix) for prefix in self.paths)
-        return not path.startswith("/oauth2")
+        return not path.startswith(UNFAULTED_PATHS)
 
 
 @dataclass
@@ -50,6 +54,10 @@ class ServerSettings:
     job_delay_s: float = 0.0  # minimum time a job stays scheduled/in_progress, to observe states and the 429 limit
     load_test: bool = False  # media jobs return symbl_server.loadtest's canned conversation, no speech engine
     faults: FaultSettings = field(default_factory=FaultSettings)
+    shutdown_grace_s: float = 30.0  # how long a stop waits for jobs in progress before requeueing them
+    allowed_url_networks: tuple[str, ...] = ()  # CIDRs that URLs and webhooks may reach beyond public addresses
+    deny_loopback_urls: bool = False  # refuse loopback even while listening on it (behind a local reverse proxy)
+    public_url: str | None = None  # the server's address as clients see it (behind a proxy), for page links
 
     def __post_init__(self) -> None:
         if self.token_lifetime_s < 1:
@@ -60,3 +68,9 @@ class ServerSettings:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.job_delay_s < 0:
             raise ValueError(f"job_delay_s must not be negative, got {self.job_delay_s}")
+        if self.shutdown_grace_s < 0:
+            raise ValueError(f"shutdown_grace_s must not be negative, got {self.shutdown_grace_s}")
+        self.allowed_url_networks = tuple(self.allowed_url_networks)
+        parse_networks(self.allowed_url_networks)
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError(f"public_url must be an http(s) URL, got {self.public_url!r}")

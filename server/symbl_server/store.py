@@ -110,6 +110,17 @@ class MessageRow:
     polarity: float
 
 
+@dataclass(frozen=True)
+class JobResults:
+    """What a job adds to its conversation: new members, messages, and where its timeline now ends."""
+
+    conversation_id: str
+    members: tuple[MemberRow, ...]
+    messages: tuple[MessageRow, ...]
+    cursor_s: float
+    options: dict  # the language options of the submission
+
+
 class Store:
     def __init__(self, path: Path):
         self._lock = threading.RLock()
@@ -214,6 +225,13 @@ class Store:
         rows = self._query("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return _job(rows[0]) if rows else None
 
+    def jobs_of(self, conversation_id: str) -> list[JobRow]:
+        """The conversation's jobs in the order they were submitted."""
+        rows = self._query(
+            "SELECT * FROM jobs WHERE conversation_id = ? ORDER BY created_at, rowid", (conversation_id,)
+        )
+        return [_job(row) for row in rows]
+
     def set_job_status(self, job_id: str, status: str, reason: str | None = None) -> None:
         with self.transaction() as db:
             db.execute(
@@ -231,15 +249,59 @@ class Store:
         )
         return bool(rows)
 
-    def fail_active_jobs(self, reason: str) -> list[str]:
-        """Mark every job left in flight by a previous process as failed; returns their ids."""
+    def fail_jobs_in_progress(self, reason: str) -> list[str]:
+        """Marks the jobs a killed process left in progress as failed (running them again could kill the next one
+        too); returns their ids."""
+        with self.transaction() as db:
+            ids = [row[0] for row in db.execute("SELECT id FROM jobs WHERE status = 'in_progress'")]
+            db.execute(
+                "UPDATE jobs SET status = 'failed', reason = ?, updated_at = ? WHERE status = 'in_progress'",
+                (reason, time.time()),
+            )
+        return ids
+
+    def requeue_active_jobs(self) -> list[str]:
+        """Puts every unfinished job back to scheduled, for the next start to run; returns their ids."""
         with self.transaction() as db:
             ids = [row[0] for row in db.execute("SELECT id FROM jobs WHERE status IN (?, ?)", ACTIVE_STATUSES)]
             db.execute(
-                "UPDATE jobs SET status = 'failed', reason = ?, updated_at = ? WHERE status IN (?, ?)",
-                (reason, time.time(), *ACTIVE_STATUSES),
+                "UPDATE jobs SET status = 'scheduled', reason = NULL, updated_at = ? WHERE status IN (?, ?)",
+                (time.time(), *ACTIVE_STATUSES),
             )
         return ids
+
+    def scheduled_jobs(self) -> list[JobRow]:
+        """Jobs waiting to run, oldest first."""
+        return [
+            _job(row) for row in self._query("SELECT * FROM jobs WHERE status = 'scheduled' ORDER BY created_at, rowid")
+        ]
+
+    def job_counts(self) -> dict[str, int]:
+        """How many jobs are in each active status."""
+        rows = self._query("SELECT status, COUNT(*) FROM jobs WHERE status IN (?, ?) GROUP BY status", ACTIVE_STATUSES)
+        return {status: 0 for status in ACTIVE_STATUSES} | {row[0]: row[1] for row in rows}
+
+    def finish_job(
+        self, job_id: str, status: str, reason: str | None = None, results: JobResults | None = None
+    ) -> bool:
+        """Ends a job and stores its results in the same transaction, so a job's results are kept exactly when it
+        is completed; False (and nothing stored) when the job was deleted with its conversation meanwhile."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                return False
+            if results is not None:
+                for member in results.members:
+                    self.add_member(db, results.conversation_id, member)
+                self.add_messages(db, results.conversation_id, results.messages)
+                db.execute(
+                    "UPDATE conversations SET cursor_s = MAX(cursor_s, ?), options = ? WHERE id = ?",
+                    (results.cursor_s, json.dumps(results.options), results.conversation_id),
+                )
+            db.execute(
+                "UPDATE jobs SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+                (status, reason, time.time(), job_id),
+            )
+        return True
 
     # ------------------------------------------------------------------------------------ members
 

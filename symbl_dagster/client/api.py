@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO, cast
 from urllib.parse import quote
 
 import requests
 
 from symbl_dagster.client.options import Options, normalize_options, to_query_params
-from symbl_dagster.client.retry import RetryPolicy
-from symbl_dagster.client.transport import Kind, Transport
+from symbl_dagster.client.retry import PollingPolicy, RetryPolicy, Timeouts
+from symbl_dagster.client.transport import Kind, Transport, report_wait
 from symbl_dagster.client.upload import FileSource, guess_audio_content_type, open_upload
 from symbl_dagster.client.usage import Usage
 from symbl_dagster.errors import (
     SymblConfigurationError,
+    SymblConnectionError,
+    SymblError,
     SymblJobFailedError,
+    SymblNotFoundError,
+    SymblServerError,
     SymblSubmissionUncertainError,
     SymblTimeoutError,
 )
@@ -40,6 +48,14 @@ from symbl_dagster.models import (
 )
 
 DEFAULT_BASE_URL = "https://api.symbl.ai"
+DEFAULT_JOB_TIMEOUT = 4 * 3600.0  # Symbl accepts recordings of up to 4 h
+#: The conversation metadata key under which ``submit_or_adopt`` records its identity and job id.
+SUBMISSION_METADATA_KEY = "symblDagsterSubmission"
+
+#: Opens a fresh binary stream of the recording for each attempt, e.g. ``lambda: storage.open(key)``.
+FileOpener = Callable[[], AbstractContextManager[BinaryIO]]
+
+logger = logging.getLogger("symbl_dagster.client")
 
 _CONVERSATION = "/v1/conversations/{conversationId}"
 
@@ -61,17 +77,9 @@ class SymblClient:
         app_id: the Symbl app id.
         app_secret: the Symbl app secret; used only to generate tokens, never logged or shown.
         base_url: the API root, e.g. a local server's ``http://127.0.0.1:PORT``.
-        connect_timeout: seconds to wait for a TCP connection.
-        read_timeout: seconds to wait for each read of an answer.
-        max_retries: retries of a transient failure after the first attempt (0 disables them).
-        backoff_initial: first backoff ceiling; doubles per retry, with full jitter.
-        backoff_max: the largest backoff.
-        max_retry_after: a ``Retry-After`` longer than this is raised at once instead of slept through.
-        poll_initial: first interval between job polls in :meth:`wait_for_job`.
-        poll_factor: growth of the poll interval after each poll (>= 1).
-        poll_max: the longest interval between job polls.
-        wait_timeout: default overall limit of :meth:`wait_for_job`.
-        token_refresh_margin: refresh the token this long before it expires (at most half its lifetime).
+        retry: how often and how patiently a transient failure (429, 5xx, network) is retried.
+        polling: how often :meth:`wait_for_job` asks for the job's status.
+        timeouts: how long one HTTP exchange may take.
         session: a ``requests.Session`` to use instead of a new pooled one (proxies, custom CA bundles).
     """
 
@@ -81,45 +89,27 @@ class SymblClient:
         app_secret: str,
         base_url: str = DEFAULT_BASE_URL,
         *,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 120.0,
-        max_retries: int = 5,
-        backoff_initial: float = 0.5,
-        backoff_max: float = 30.0,
-        max_retry_after: float = 300.0,
-        poll_initial: float = 2.0,
-        poll_factor: float = 1.5,
-        poll_max: float = 30.0,
-        wait_timeout: float = 4 * 3600.0,
-        token_refresh_margin: float = 300.0,
+        retry: RetryPolicy | None = None,
+        polling: PollingPolicy | None = None,
+        timeouts: Timeouts | None = None,
         session: requests.Session | None = None,
     ) -> None:
         if not app_id or not app_secret:
             raise SymblConfigurationError("app_id and app_secret are both required")
         if not base_url.startswith(("http://", "https://")):
             raise SymblConfigurationError(f"base_url must start with http:// or https://, got {base_url!r}")
-        if connect_timeout <= 0 or read_timeout <= 0 or token_refresh_margin < 0:
-            raise SymblConfigurationError("connect_timeout and read_timeout must be > 0, token_refresh_margin >= 0")
-        if poll_initial <= 0 or poll_factor < 1 or poll_max < poll_initial or wait_timeout < 0:
-            raise SymblConfigurationError(
-                "polling needs poll_initial > 0, poll_factor >= 1, poll_max >= poll_initial, wait_timeout >= 0"
-            )
-        try:
-            retry = RetryPolicy(max_retries, backoff_initial, backoff_max, max_retry_after)
-        except ValueError as exc:
-            raise SymblConfigurationError(str(exc)) from None
         self.app_id = app_id
         self.usage = Usage()
-        self._poll = (poll_initial, poll_factor, poll_max)
-        self._wait_timeout = wait_timeout
+        self.retry = retry or RetryPolicy()
+        self.polling = polling or PollingPolicy()
+        self.timeouts = timeouts or Timeouts()
         self._sleep: Callable[[float], None] = time.sleep
         self._transport = Transport(
             base_url=base_url,
             app_id=app_id,
             app_secret=app_secret,
-            retry=retry,
-            timeout=(connect_timeout, read_timeout),
-            token_refresh_margin=token_refresh_margin,
+            retry=self.retry,
+            timeouts=self.timeouts,
             usage=self.usage,
             session=session,
             sleep=lambda seconds: self._sleep(seconds),  # one place to patch in tests
@@ -144,9 +134,8 @@ class SymblClient:
 
     # ---------------------------------------------------------------- Async API
     #
-    # A submission is never resent once Symbl may have received it. If one raises
-    # SymblSubmissionUncertainError, give submissions a unique ``name`` option and look for it with
-    # ``find_conversations(name=...)`` before submitting again (or wait for the webhook, if one was set).
+    # A plain submission is never resent once Symbl may have received it (SymblSubmissionUncertainError);
+    # submit_or_adopt is the submission that is safe to retry.
 
     def submit_audio_file(
         self, file: FileSource, *, content_type: str | None = None, options: Options = None, size: int | None = None
@@ -214,6 +203,142 @@ class SymblClient:
     ) -> Submission:
         return self._submit_json("PUT", "/v1/process/text", conversation_id, {"messages": _text(messages)}, options)
 
+    def submit_or_adopt(
+        self,
+        identity: str,
+        *,
+        file: FileSource | FileOpener | None = None,
+        url: str | None = None,
+        video: bool = False,
+        content_type: str | None = None,
+        size: int | None = None,
+        options: Options = None,
+        timeout: float | None = None,
+        check_existing: bool = True,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Submission:
+        """Submit a recording exactly once per ``identity``, retrying whatever failure leaves the outcome unknown.
+
+        ``identity`` (see :func:`submission_identity`) becomes the conversation's ``name``. When
+        ``check_existing`` (the default: a crash may have hidden an earlier attempt), a conversation with that
+        name is looked for first and, if its job has not failed, adopted (``Submission.adopted``) instead of
+        submitting. After a lost answer, a read timeout, a dropped connection or a 5xx, the conversation is
+        looked for again and the recording sent again only if it is not there, up to the retry policy's
+        ``max_retries`` times. The job of a found conversation comes from its ``jobs`` (the bundled server) or
+        from the metadata this method writes after each submission (``symblDagsterSubmission``).
+
+        Give either ``file`` (a path; a binary stream, rewound for each attempt when seekable; or a callable
+        that opens a fresh stream as a context manager, e.g. for an S3 body) or ``url``. ``video`` selects
+        the video endpoints. ``timeout`` (seconds) bounds the whole call, including waiting for a free slot
+        when the account's concurrent-job limit answers 429: without it such a 429 is retried as the retry
+        policy says; with it the wait lasts as long as the timeout allows. Each wait and retry is logged and
+        told to ``on_wait``.
+
+        Raises:
+            SymblSubmissionUncertainError: the outcome stayed unknown after the retries, or a conversation
+                with this identity exists but the server does not say which job processes it.
+            SymblError: any other failure, e.g. ``SymblBadRequestError`` for a recording Symbl refuses.
+        """
+        if (file is None) == (url is None):
+            raise ValueError("give either file or url")
+        params = normalize_options(options)
+        if params.get("name", identity) != identity:
+            raise ValueError(f"options name {params['name']!r} differs from the identity, which is the name")
+        params["name"] = identity
+        deadline = None if timeout is None else time.monotonic() + timeout
+        media = "video" if video else "audio"
+        if check_existing and (adopted := self._adopt(identity)) is not None:
+            return adopted
+        replay = _Replay(file) if file is not None else None
+        attempts = 0
+        while True:
+            try:
+                if replay is not None:
+                    with replay.open() as source:
+                        submission = self._upload(
+                            "POST",
+                            f"/v1/process/{media}",
+                            media,
+                            None,
+                            source,
+                            content_type,
+                            params,
+                            size,
+                            deadline,
+                            on_wait,
+                        )
+                else:
+                    submission = self._submit_json(
+                        "POST", f"/v1/process/{media}/url", None, {"url": url}, params, deadline, on_wait
+                    )
+            except (SymblConnectionError, SymblServerError) as error:
+                # The outcome is unknown: look for what this attempt may have created before anything else.
+                remaining = math.inf if deadline is None else deadline - time.monotonic()
+                delay = max(0.0, min(self.retry.backoff(attempts), remaining))
+                outcome = f"HTTP {error.status}" if error.status is not None else "no answer"
+                report_wait(
+                    f"submission {identity!r} failed ({outcome}: {error.message}); looking for its conversation"
+                    f" in {delay:.1f} s",
+                    on_wait,
+                )
+                self._sleep(delay)
+                if (adopted := self._adopt(identity)) is not None:
+                    return adopted
+                if replay is not None and not replay.can_repeat:
+                    error.next_step = (
+                        "the recording was a one-way stream, which cannot be read again: give submit_or_adopt a"
+                        " path, a seekable stream or a callable that opens the recording, and call it again"
+                    )
+                    raise
+                out_of_time = deadline is not None and time.monotonic() >= deadline
+                if attempts >= self.retry.max_retries or out_of_time:
+                    raise
+                attempts += 1
+                continue
+            self._remember_job(submission, identity)
+            return submission
+
+    def _adopt(self, identity: str) -> Submission | None:
+        """The newest conversation named ``identity`` whose job has not failed, or None to submit."""
+        unknown_job = None
+        for listed in reversed(self.find_conversations(name=identity)):
+            conversation = self.get_conversation(listed.id)
+            recorded = conversation.metadata.get(SUBMISSION_METADATA_KEY)
+            job_id = recorded.get("jobId") if isinstance(recorded, Mapping) else None
+            if job_id is None and conversation.jobs:
+                job_id = conversation.jobs[0].id  # the submission's; later ones are appends
+            if job_id is None:
+                unknown_job = conversation.id
+                continue
+            try:
+                job = self.get_job(str(job_id))
+            except SymblNotFoundError:
+                continue
+            if not job.is_failed:
+                logger.info(
+                    "adopting conversation %s (job %s) submitted earlier as %r", conversation.id, job.id, identity
+                )
+                return Submission(conversation.id, job.id, adopted=True)
+        if unknown_job is not None:
+            raise SymblSubmissionUncertainError(
+                f"conversation {unknown_job} named {identity!r} exists, but the server does not say which job"
+                " processes it",
+                method="GET",
+                path=f"/v1/conversations/{unknown_job}",
+                next_step="check that conversation at Symbl; use it as it is, or delete it to submit afresh",
+            )
+        return None
+
+    def _remember_job(self, submission: Submission, identity: str) -> None:
+        """Write the job id into the conversation's metadata, where :meth:`_adopt` finds it after a crash."""
+        record = {SUBMISSION_METADATA_KEY: {"identity": identity, "jobId": submission.job_id}}
+        try:
+            self.update_metadata(submission.conversation_id, record)
+        except SymblError as error:
+            logger.warning(
+                "could not record job %s on conversation %s: %s", submission.job_id, submission.conversation_id, error
+            )
+
     def _upload(
         self,
         method: str,
@@ -224,6 +349,8 @@ class SymblClient:
         content_type: str | None,
         options: Options,
         size: int | None,
+        slot_deadline: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> Submission:
         path, endpoint = self._submission_path(method, base_path, conversation_id)
         if content_type is None:
@@ -232,16 +359,39 @@ class SymblClient:
         params = to_query_params(options)
         with open_upload(file, size=size, on_read=self.usage.record_upload) as body:
             answer = self._transport.request(
-                method, path, endpoint=endpoint, kind=Kind.SUBMISSION, params=params, upload=body, headers=headers
+                method,
+                path,
+                endpoint=endpoint,
+                kind=Kind.SUBMISSION,
+                params=params,
+                upload=body,
+                headers=headers,
+                slot_deadline=slot_deadline,
+                on_wait=on_wait,
             )
         return _submission(answer, method, path)
 
     def _submit_json(
-        self, method: str, base_path: str, conversation_id: str | None, body: dict[str, Any], options: Options
+        self,
+        method: str,
+        base_path: str,
+        conversation_id: str | None,
+        body: dict[str, Any],
+        options: Options,
+        slot_deadline: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> Submission:
         path, endpoint = self._submission_path(method, base_path, conversation_id)
         payload = {**normalize_options(options), **body}
-        answer = self._transport.request(method, path, endpoint=endpoint, kind=Kind.SUBMISSION, json=payload)
+        answer = self._transport.request(
+            method,
+            path,
+            endpoint=endpoint,
+            kind=Kind.SUBMISSION,
+            json=payload,
+            slot_deadline=slot_deadline,
+            on_wait=on_wait,
+        )
         return _submission(answer, method, path)
 
     @staticmethod
@@ -256,22 +406,22 @@ class SymblClient:
         """The job's current status."""
         return Job.from_api(self._get(f"/v1/job/{_segment(job_id)}", "/v1/job/{jobId}"))
 
-    def wait_for_job(self, job_id: str, *, timeout: float | None = None) -> Job:
-        """Poll the job until it completes, with a growing interval and an overall ``timeout`` (seconds).
+    def wait_for_job(self, job_id: str, *, timeout: float = DEFAULT_JOB_TIMEOUT) -> Job:
+        """Poll the job until it completes, as the client's ``polling`` policy says, for at most ``timeout`` s.
 
-        The first poll is immediate; the interval then grows from ``poll_initial`` by ``poll_factor`` up to
-        ``poll_max`` (the official SDK sleeps a fixed 30 s with no limit at all). A poll that fails
-        transiently is retried by the normal retry policy. The time spent is added to ``usage``.
+        The default allows for the longest recording Symbl accepts (4 h). A poll that fails transiently is
+        retried by the retry policy. The time spent is added to ``usage``.
 
         Raises:
             SymblJobFailedError: the job ended ``failed``.
-            SymblTimeoutError: still running after ``timeout`` (default: the client's ``wait_timeout``);
-                the job keeps running at Symbl and can be waited for again.
+            SymblTimeoutError: still running after ``timeout``; the job keeps running at Symbl and can be
+                waited for again.
         """
-        limit = self._wait_timeout if timeout is None else timeout
-        interval, factor, longest = self._poll
+        if timeout < 0:
+            raise ValueError(f"timeout must be >= 0, got {timeout}")
+        intervals = self.polling.intervals()
         started = time.monotonic()
-        deadline = started + limit
+        deadline = started + timeout
         try:
             while True:
                 job = self.get_job(job_id)
@@ -285,14 +435,13 @@ class SymblClient:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise SymblTimeoutError(
-                        f"Symbl job {job_id} still {job.status!r} after {limit:.0f} s; it keeps running",
+                        f"Symbl job {job_id} still {job.status!r} after {timeout:.0f} s; it keeps running",
                         job_id=job_id,
                         last_status=job.status,
                         method="GET",
                         path=f"/v1/job/{job_id}",
                     )
-                self._sleep(min(interval, remaining))
-                interval = min(interval * factor, longest)
+                self._sleep(min(next(intervals), remaining))
         finally:
             self.usage.record_wait(time.monotonic() - started)
 
@@ -369,8 +518,8 @@ class SymblClient:
     def update_member(self, conversation_id: str, member_id: str, *, name: str, email: str | None = None) -> None:
         """Rename a member (e.g. ``Speaker 1``) in members, messages and insights.
 
-        Giving the ``email`` of another member merges the two into that member (Symbl merges by email). The
-        official SDK's ``put_members`` is broken; this sends the documented body ``{id, name, email?}``.
+        Giving the ``email`` of another member merges the two into that member (Symbl merges by email). Sends
+        the documented body ``{id, name, email?}``.
         """
         if not name:
             raise ValueError("name is required")
@@ -446,6 +595,21 @@ class SymblClient:
         answer = self._transport.request("POST", path, endpoint=f"POST {_CONVERSATION}/transcript", json=body)
         return Transcript.from_api(answer)
 
+    def get_experience_url(self, conversation_id: str, *, expires_in_s: int | None = None) -> str:
+        """The URL of the conversation's summary page (Experience API, ``verbose-text-summary``), which a browser
+        opens without a token; ``expires_in_s`` is the link's lifetime (0: never; default: the server's)."""
+        body: dict[str, Any] = {"name": "verbose-text-summary"}
+        if expires_in_s is not None:
+            body["summaryURLExpiresIn"] = expires_in_s
+        path = f"/v1/conversations/{_segment(conversation_id)}/experiences"
+        answer = self._transport.request("POST", path, endpoint=f"POST {_CONVERSATION}/experiences", json=body)
+        url = answer.get("url") if isinstance(answer, Mapping) else None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise SymblServerError(
+                f"the experience answer names no page URL: {str(answer)[:200]!r}", method="POST", path=path
+            )
+        return url
+
     # ---------------------------------------------------------------- helpers
 
     def _get(self, path: str, template: str, params: Mapping[str, str] | None = None) -> Any:
@@ -471,6 +635,40 @@ def _submission(answer: Any, method: str, path: str) -> Submission:
         method=method,
         path=path,
     )
+
+
+class _Replay:
+    """A recording source that ``submit_or_adopt`` can send more than once, when its kind allows."""
+
+    def __init__(self, file: FileSource | FileOpener) -> None:
+        self._file = file
+        reopens = callable(file) or isinstance(file, (str, os.PathLike))
+        self._start = None if reopens else _position(cast(BinaryIO, file))
+        self._repeatable = reopens or self._start is not None
+        self._opened = 0
+
+    @property
+    def can_repeat(self) -> bool:
+        """False for a one-way stream that was already sent: it cannot be read again."""
+        return self._opened == 0 or self._repeatable
+
+    @contextmanager
+    def open(self) -> Iterator[FileSource]:
+        self._opened += 1
+        if callable(self._file):
+            with self._file() as stream:
+                yield stream
+            return
+        if self._start is not None:
+            cast(BinaryIO, self._file).seek(self._start)
+        yield self._file
+
+
+def _position(stream: BinaryIO) -> int | None:
+    try:
+        return stream.tell() if stream.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _flag(value: bool) -> str | None:

@@ -47,9 +47,8 @@ def read_symbl_conf(paths: Iterable[Path] | None = None) -> tuple[str, str]:
 class TokenCache:
     """One access token shared by all threads, fetched lazily and refreshed ``refresh_margin`` seconds early.
 
-    The lock is held while fetching, so concurrent callers trigger one token request, not one each. The
-    official SDK refreshes on a timer at the full lifetime (despite its comment saying 60 s early) and never
-    after a 401; here a 401 invalidates exactly the token that was refused and the caller replays once.
+    The lock is held while fetching, so concurrent callers trigger one token request, not one each. A 401
+    invalidates exactly the token that was refused, and the caller replays once.
     """
 
     def __init__(self, refresh_margin: float, clock: Callable[[], float] = time.monotonic) -> None:

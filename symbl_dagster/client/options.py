@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -95,3 +96,17 @@ def to_query_params(options: Options) -> dict[str, str]:
         else:
             encoded[key] = str(value)
     return encoded
+
+
+def submission_identity(key: str, version: str, options: Options = None) -> str:
+    """A name that identifies one submission of one version of a recording with given options.
+
+    ``SymblClient.submit_or_adopt`` gives it to the conversation as its ``name``, so an attempt whose outcome
+    is unknown can find what it created. Readable (``key@version#digest``) and stable: equal inputs give equal
+    identities, and any change to the options (the ``name`` option aside) gives another.
+    """
+    if not key or not version:
+        raise ValueError("a submission identity needs the recording's key and version")
+    params = {name: value for name, value in normalize_options(options).items() if name != "name"}
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
+    return f"{key}@{version}#{digest}"

@@ -14,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from symbl_dagster.client.auth import TokenCache
-from symbl_dagster.client.retry import RetryPolicy, parse_retry_after
+from symbl_dagster.client.retry import RetryPolicy, Timeouts, parse_retry_after
 from symbl_dagster.client.upload import UploadBody
 from symbl_dagster.client.usage import Usage
 from symbl_dagster.errors import (
@@ -32,6 +32,7 @@ from symbl_dagster.errors import (
 logger = logging.getLogger("symbl_dagster.client")
 
 TOKEN_PATH = "/oauth2/token:generate"
+TOKEN_REFRESH_MARGIN = 300.0  # seconds before expiry; at most half a token's life (see TokenCache)
 _URL_QUERY = re.compile(r"\?[^\s'\"<>)]*")
 _MAX_MESSAGE_CHARS = 500
 
@@ -56,8 +57,7 @@ class Transport:
         app_id: str,
         app_secret: str,
         retry: RetryPolicy,
-        timeout: tuple[float, float],
-        token_refresh_margin: float,
+        timeouts: Timeouts,
         usage: Usage,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -66,10 +66,10 @@ class Transport:
         self._app_id = app_id
         self._app_secret = app_secret
         self._retry = retry
-        self._timeout = timeout
+        self._timeout = timeouts.as_requests_timeout()
         self._usage = usage
         self._sleep = sleep
-        self._tokens = TokenCache(token_refresh_margin)
+        self._tokens = TokenCache(TOKEN_REFRESH_MARGIN)
         self._session = session or _pooled_session()
 
     def close(self) -> None:
@@ -87,6 +87,8 @@ class Transport:
         upload: UploadBody | None = None,
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
+        slot_deadline: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> Any:
         """Send one logical request and return its decoded JSON body.
 
@@ -95,9 +97,16 @@ class Transport:
         failure to connect (it never left); after a read timeout or a dropped connection it raises
         :class:`SymblSubmissionUncertainError`. A 401 refreshes the token and replays once. Other 4xx answers
         are raised at once. ``endpoint`` is the path template counted in ``usage``.
+
+        With a ``slot_deadline`` (a ``time.monotonic()`` value), a submission refused at the account's
+        concurrent-job limit is resent, with growing jittered backoff and never before ``Retry-After``,
+        until a slot frees up or the deadline passes, whatever ``max_retries`` says; each wait is logged and
+        told to ``on_wait``.
         """
         retry_number = 0
+        slot_waits = 0
         replayed_after_401 = False
+        started = time.monotonic()
         while True:
             token = self._token() if authenticated else None
             try:
@@ -120,6 +129,15 @@ class Transport:
                 error = self._error_from_response(response, method, path)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 retryable = _retryable_status(response.status_code, kind)
+                if (
+                    slot_deadline is not None
+                    and isinstance(error, SymblRateLimitError)
+                    and error.at_concurrency_limit
+                    and (upload is None or upload.rewind())
+                ):
+                    self._wait_for_slot(error, slot_waits, started, slot_deadline, on_wait)
+                    slot_waits += 1
+                    continue
             if not retryable or retry_number >= self._retry.max_retries or (upload is not None and not upload.rewind()):
                 raise error
             delay = self._retry.delay(retry_number, retry_after)
@@ -137,6 +155,29 @@ class Transport:
                 delay,
             )
             self._sleep(delay)
+
+    def _wait_for_slot(
+        self,
+        error: SymblRateLimitError,
+        waits: int,
+        started: float,
+        deadline: float,
+        on_wait: Callable[[str], None] | None,
+    ) -> None:
+        """Sleep before asking again for a concurrent-job slot, or raise ``error`` once ``deadline`` has passed."""
+        now = time.monotonic()
+        waited = now - started
+        if now >= deadline:
+            error.next_step = f"no concurrent-job slot freed up in {waited:.0f} s of waiting; {error.next_step}"
+            raise error
+        delay = min(max(self._retry.backoff(waits), error.retry_after or 0.0), deadline - now)
+        self._usage.record_retry()
+        note = (
+            f"{error.method} {error.path}: every concurrent-job slot is taken (HTTP 429); waiting {delay:.1f} s for"
+            f" one ({waited:.0f} s waited, {deadline - now:.0f} s left)"
+        )
+        report_wait(note, on_wait)
+        self._sleep(delay)
 
     def _send(
         self,
@@ -229,8 +270,7 @@ class Transport:
         reason = f"{type(exc).__name__}: {self._redact(_URL_QUERY.sub('', str(exc)))}"
         if kind is Kind.SUBMISSION and not never_sent:
             return SymblSubmissionUncertainError(
-                "the submission may have been received but its answer was lost, so it was not resent; find it"
-                f" with find_conversations(name=...) before submitting again ({reason})",
+                f"the submission may have been received but its answer was lost, so it was not resent ({reason})",
                 method=method,
                 path=path,
             )
@@ -247,6 +287,13 @@ class Transport:
             else:
                 text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
         return text[:_MAX_MESSAGE_CHARS]
+
+
+def report_wait(note: str, on_wait: Callable[[str], None] | None) -> None:
+    """Say why a call is waiting, in the log and to the caller's ``on_wait``."""
+    logger.info(note)
+    if on_wait is not None:
+        on_wait(note)
 
 
 def _pooled_session() -> requests.Session:

@@ -1,4 +1,4 @@
-"""Per-client usage counters that an asset attaches to its materialization, as dagster-openai does for tokens."""
+"""Per-client usage counters that an asset attaches to its materialization."""
 
 from __future__ import annotations
 

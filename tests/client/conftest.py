@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import responses
 
-from symbl_dagster.client import SymblClient
+from symbl_dagster.client import PollingPolicy, RetryPolicy, SymblClient
 
 API = "https://symbl.test"
 APP_ID = "test-app-id"
@@ -33,8 +33,17 @@ def make_client() -> Iterator[Callable[..., tuple[SymblClient, list[float]]]]:
     """Build a client whose sleeps are recorded instead of slept: ``(client, sleeps)``."""
     clients: list[SymblClient] = []
 
-    def build(base_url: str = API, **settings: Any) -> tuple[SymblClient, list[float]]:
-        client = SymblClient(APP_ID, APP_SECRET, base_url, **{"backoff_initial": 0.01, "backoff_max": 0.02, **settings})
+    def build(
+        base_url: str = API, retry: dict[str, Any] | None = None, polling: dict[str, Any] | None = None
+    ) -> tuple[SymblClient, list[float]]:
+        """``retry`` and ``polling``: changes to quick test policies (sleeps are recorded, not slept)."""
+        client = SymblClient(
+            APP_ID,
+            APP_SECRET,
+            base_url,
+            retry=RetryPolicy(**{"backoff_initial": 0.01, "backoff_max": 0.02, **(retry or {})}),
+            polling=PollingPolicy(**(polling or {})),
+        )
         sleeps: list[float] = []
         client._sleep = sleeps.append  # the single sleep hook of client and transport
         clients.append(client)

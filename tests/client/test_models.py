@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -292,8 +295,24 @@ JUNK = {
     "model", [Message, Member, Job, Conversation, Insight, Topic, Analytics, SummaryItem, Transcript, Tracker]
 )
 def test_every_model_tolerates_empty_and_mistyped_payloads(model):
-    model.from_api({})
-    model.from_api(JUNK)
+    for payload in ({}, JUNK):
+        parsed = model.from_api(payload)
+        assert isinstance(parsed, model)
+        values = list(field_values(parsed))
+        assert not [v for v in values if isinstance(v, str) and v.lower() in ("none", "{}", "[]")], parsed
+        assert all(math.isfinite(v) for v in values if isinstance(v, float)), parsed
+
+
+def field_values(value: object) -> Iterator[object]:
+    """Every value inside a parsed model, nested models and lists included."""
+    if dataclasses.is_dataclass(value):
+        for spec in dataclasses.fields(value):
+            yield from field_values(getattr(value, spec.name))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from field_values(item)
+    else:
+        yield value
 
 
 def test_list_parsers_tolerate_junk():

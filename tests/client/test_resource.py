@@ -10,12 +10,15 @@ import responses
 from dagster import AssetExecutionContext, DagsterInstance, Definitions, EnvVar, MaterializeResult, asset, materialize
 
 from symbl_dagster import SymblResource
-from symbl_dagster.client import SymblClient
+from symbl_dagster.client import PollingPolicy, RetryPolicy, SymblClient, Timeouts
 from symbl_dagster.errors import SymblConfigurationError
+from symbl_dagster.resource import PollingConfig, RetryConfig, TimeoutsConfig
 
 
 def test_get_client_builds_one_client_for_all_threads():
-    resource = SymblResource(app_id="id", app_secret="secret", base_url="http://127.0.0.1:9", max_retries=2)
+    resource = SymblResource(
+        app_id="id", app_secret="secret", base_url="http://127.0.0.1:9", retry=RetryConfig(max_retries=2)
+    )
     seen: list[SymblClient] = []
     threads = [threading.Thread(target=lambda: seen.append(resource.get_client())) for _ in range(8)]
     for thread in threads:
@@ -24,12 +27,54 @@ def test_get_client_builds_one_client_for_all_threads():
         thread.join()
     assert len({id(client) for client in seen}) == 1
     client = seen[0]
-    assert client.base_url == "http://127.0.0.1:9" and client._transport._retry.max_retries == 2
+    assert client.base_url == "http://127.0.0.1:9" and client.retry.max_retries == 2
 
 
 def test_every_setting_is_described():
-    for name, spec in SymblResource.model_fields.items():
-        assert spec.description, name
+    for config in (SymblResource, RetryConfig, PollingConfig, TimeoutsConfig):
+        for name, spec in config.model_fields.items():
+            assert spec.description, f"{config.__name__}.{name}"
+
+
+def test_the_setting_groups_default_to_the_clients_policies():
+    client = SymblResource(app_id="id", app_secret="secret").get_client()
+    assert (client.retry, client.polling, client.timeouts) == (RetryPolicy(), PollingPolicy(), Timeouts())
+
+
+def test_nested_settings_from_run_config_reach_the_client():
+    seen = {}
+
+    @asset
+    def probe(symbl: SymblResource) -> None:
+        client = symbl.get_client()
+        seen.update(retry=client.retry, polling=client.polling, timeouts=client.timeouts)
+
+    config = {
+        "app_id": "id",
+        "app_secret": "secret",
+        "retry": {"max_retries": 8},
+        "polling": {"initial_interval": 0.5, "max_interval": 4.0},
+        "timeouts": {"read": 30.0},
+    }
+    result = materialize(
+        [probe],
+        resources={"symbl": SymblResource.configure_at_launch()},
+        run_config={"resources": {"symbl": {"config": config}}},
+    )
+    assert result.success
+    assert seen == {
+        "retry": RetryPolicy(max_retries=8),
+        "polling": PollingPolicy(initial_interval=0.5, max_interval=4.0),
+        "timeouts": Timeouts(read=30.0),
+    }
+
+
+def test_an_invalid_setting_group_fails_with_a_configuration_error():
+    resource = SymblResource(
+        app_id="id", app_secret="secret", polling=PollingConfig(initial_interval=5, max_interval=1)
+    )
+    with pytest.raises(SymblConfigurationError, match="max_interval >= initial_interval"):
+        resource.get_client()
 
 
 def test_secret_is_absent_from_repr_and_str():
@@ -113,7 +158,10 @@ def test_secret_and_token_never_reach_dagster_events_or_metadata(tmp_path):
 
         mock.add(responses.GET, "https://symbl.test/v1/job/j", status=400, json={"message": f"bad {token}"})
         resource = SymblResource(
-            app_id="id", app_secret=secret, base_url="https://symbl.test", backoff_initial=0.01, backoff_max=0.01
+            app_id="id",
+            app_secret=secret,
+            base_url="https://symbl.test",
+            retry=RetryConfig(backoff_initial=0.01, backoff_max=0.01),
         )
         with DagsterInstance.ephemeral() as instance:
             defs = Definitions(assets=[job_status, failing], resources={"symbl": resource})

@@ -19,7 +19,7 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, ExecuteInProc
 from symbl_dagster.client import SymblClient
 from symbl_dagster.keys import DEFAULT_KEYS
 from symbl_dagster.pipeline import InProcessProgress, build_definitions, evaluate_sensor_tick, run_in_process
-from symbl_dagster.resource import SymblResource
+from symbl_dagster.resource import PollingConfig, RetryConfig, SymblResource
 from symbl_dagster.storage import MEDIA_TYPES, LocalRecordingStorage, RecordingStorage
 from symbl_dagster.warehouse import Warehouse, WarehouseResource
 from symbl_server import LocalSymblServer
@@ -44,10 +44,8 @@ class SymblServer:
             app_id=self.app_id,
             app_secret=self.app_secret,
             base_url=self.base_url,
-            poll_initial=0.1,
-            poll_factor=1.5,
-            poll_max=0.5,
-            max_retries=2,
+            polling=PollingConfig(initial_interval=0.1, factor=1.5, max_interval=0.5),
+            retry=RetryConfig(max_retries=2),
         )
 
     def client(self) -> SymblClient:

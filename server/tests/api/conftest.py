@@ -132,6 +132,7 @@ class Sink:
     def __init__(self) -> None:
         self.posts: list[dict] = []
         self.files: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}  # path -> Location answered with 302
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -142,6 +143,12 @@ class Sink:
                 self.end_headers()
 
             def do_GET(self) -> None:
+                if self.path in sink.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", sink.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 data = sink.files.get(self.path)
                 self.send_response(200 if data is not None else 404)
                 self.send_header("Content-Length", str(len(data or b"")))

@@ -38,6 +38,8 @@ def test_text_append_keeps_the_conversation_and_orders_jobs(api, sales_call) -> 
     assert [api.wait_for_job(job)["status"] for job in jobs] == ["completed"] * 3
     texts = [m["text"] for m in api.get(f"/v1/conversations/{conversation_id}/messages").json()["messages"]]
     assert texts == [m["payload"]["content"] for m in sales_call]
+    listed = api.get(f"/v1/conversations/{conversation_id}").json()["jobs"]
+    assert listed == [{"id": job, "status": "completed"} for job in jobs]  # oldest first: the submission's job
 
 
 def test_text_without_timings_gets_sequential_offsets(api) -> None:

@@ -43,6 +43,10 @@ def test_defaults_and_help(monkeypatch) -> None:
         "--workers",
         "--allow-file-urls",
         "--job-delay",
+        "--shutdown-grace",
+        "--allow-url-network",
+        "--deny-loopback-urls",
+        "--public-url",
         "--fault-seed",
         "--fault-error-rate",
         "--fault-drop-rate",
@@ -91,6 +95,66 @@ def test_fault_flags_become_settings() -> None:
     )
     assert (settings.faults.latency_s, settings.faults.job_failure_rate) == (0.5, 0.25)
     assert settings.token_lifetime_s == 60 and settings.allow_file_urls and settings.job_delay_s == 1
+
+
+def test_operations_flags_become_settings() -> None:
+    args = _parser().parse_args(
+        [
+            "--shutdown-grace",
+            "90",
+            "--allow-url-network",
+            "10.0.0.0/8",
+            "--allow-url-network",
+            "fd00::/8",
+            "--public-url",
+            "https://symbl.example.com",
+            "--deny-loopback-urls",
+        ]
+    )
+    settings = settings_from_args(args)
+    assert settings.shutdown_grace_s == 90 and settings.allowed_url_networks == ("10.0.0.0/8", "fd00::/8")
+    assert settings.public_url == "https://symbl.example.com" and settings.deny_loopback_urls
+    assert settings_from_args(_parser().parse_args([])).shutdown_grace_s == 30
+
+
+def test_bad_operations_flags_are_refused_with_a_message(monkeypatch, capsys, tmp_path) -> None:
+    monkeypatch.setenv("SYMBL_APP_SECRET", "env-secret-value")
+    for flags, message in (
+        (["--allow-url-network", "10.0.0.0/40"], "--allow-url-network expects a network"),
+        (["--shutdown-grace", "-1"], "shutdown_grace_s must not be negative"),
+        (["--public-url", "symbl.example.com"], "public_url must be an http(s) URL"),
+    ):
+        args = _parser().parse_args(["--app-id", "a", "--data-dir", str(tmp_path), *flags])
+        assert run_serve(args) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_a_secret_on_the_command_line_works_but_is_warned_about(tmp_path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SYMBL_APP_")}
+    secret = "flag-secret-9c1e"
+    command = [sys.executable, "-m", "symbl_server", "--port", "0", "--data-dir", str(tmp_path / "data")]
+    process = subprocess.Popen(
+        [*command, "--app-id", "cli-app", "--app-secret", secret],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        line = process.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)
+        token = requests.post(
+            f"{url}/oauth2/token:generate",
+            json={"type": "application", "appId": "cli-app", "appSecret": secret},
+            timeout=10,
+        )
+        assert token.status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert "WARNING: --app-secret puts the secret on the command line" in stderr and "SYMBL_APP_SECRET" in stderr
+    assert secret not in stderr + line
 
 
 def test_bad_arguments_are_refused_with_a_message(monkeypatch, capsys, tmp_path) -> None:

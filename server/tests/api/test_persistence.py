@@ -1,4 +1,5 @@
-"""Conversations and jobs survive a restart; jobs in flight come back failed with a reason."""
+"""Conversations and jobs survive a restart; unfinished jobs are requeued at a stop, and a job a killed process
+left in progress comes back failed with a reason."""
 
 from __future__ import annotations
 
@@ -32,16 +33,20 @@ def test_stopping_ends_kept_alive_connections(make_server, make_api, tmp_path) -
         api.get("/v1/conversations")
 
 
-def test_stopping_fails_queued_jobs_quickly(make_server, make_api, sales_call, tmp_path) -> None:
-    server = make_server(ServerSettings(job_delay_s=30), data_dir=tmp_path / "kept")
+def test_stopping_requeues_waiting_jobs_quickly_and_a_restart_runs_them(
+    make_server, make_api, sales_call, tmp_path
+) -> None:
+    server = make_server(ServerSettings(job_delay_s=30, workers=1), data_dir=tmp_path / "kept")
     api = make_api(server.base_url)
-    _, job = api.process_text(sales_call)
+    jobs = [api.process_text(sales_call) for _ in range(2)]
     started = time.monotonic()
     server.stop()
     assert time.monotonic() - started < 5
     restarted = make_server(data_dir=tmp_path / "kept")
-    status = make_api(restarted.base_url).get(f"/v1/job/{job}").json()
-    assert status["status"] == "failed" and "stopped before the job finished" in status["message"]
+    api = make_api(restarted.base_url)
+    for conversation_id, job_id in jobs:
+        assert api.wait_for_job(job_id)["status"] == "completed"
+        assert len(api.get(f"/v1/conversations/{conversation_id}/messages").json()["messages"]) == len(sales_call)
 
 
 def test_jobs_in_flight_at_a_crash_come_back_failed(make_server, make_api, tmp_path) -> None:
@@ -53,4 +58,4 @@ def test_jobs_in_flight_at_a_crash_come_back_failed(make_server, make_api, tmp_p
     store.close()
     server = make_server(data_dir=data)
     job = make_api(server.base_url).get("/v1/job/job-1").json()
-    assert job["status"] == "failed" and "restarted while the job was in flight" in job["message"]
+    assert job["status"] == "failed" and "killed while the job was in progress" in job["message"]

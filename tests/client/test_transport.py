@@ -21,11 +21,14 @@ from symbl_dagster.errors import (
     SymblConfigurationError,
     SymblConnectionError,
     SymblError,
+    SymblJobFailedError,
     SymblNotFoundError,
     SymblRateLimitError,
     SymblServerError,
     SymblSubmissionUncertainError,
+    SymblTimeoutError,
 )
+from symbl_dagster.models import Submission
 
 JOB = "/v1/job/job-1"
 TEXT = "/v1/process/text"
@@ -130,7 +133,7 @@ def test_token_is_refreshed_before_it_expires(rsps, fake, make_client):
 
 def test_server_errors_are_retried_and_the_final_error_raised_after_the_loop(rsps, fake, make_client, token_endpoint):
     rsps.add(responses.GET, fake.api + JOB, status=500, json={"message": "Something went wrong"})
-    client, sleeps = make_client(max_retries=3)
+    client, sleeps = make_client(retry={"max_retries": 3})
     with pytest.raises(SymblServerError) as caught:
         client.get_job("job-1")
     assert caught.value.status == 500 and caught.value.message == "Something went wrong"
@@ -142,7 +145,7 @@ def test_server_errors_are_retried_and_the_final_error_raised_after_the_loop(rsp
 
 def test_backoff_grows_exponentially_with_jitter_under_a_cap(rsps, fake, make_client, token_endpoint):
     rsps.add(responses.GET, fake.api + JOB, status=503)
-    client, sleeps = make_client(max_retries=6, backoff_initial=1.0, backoff_max=8.0)
+    client, sleeps = make_client(retry={"max_retries": 6, "backoff_initial": 1.0, "backoff_max": 8.0})
     with pytest.raises(SymblServerError):
         client.get_job("job-1")
     ceilings = [1, 2, 4, 8, 8, 8]
@@ -169,7 +172,7 @@ def test_rate_limit_honours_retry_after_http_date(rsps, fake, make_client, token
 
 def test_a_retry_after_beyond_the_limit_raises_at_once(rsps, fake, make_client, token_endpoint):
     rsps.add(responses.GET, fake.api + JOB, status=429, headers={"Retry-After": "3600"}, json={"message": "later"})
-    client, sleeps = make_client(max_retry_after=60)
+    client, sleeps = make_client(retry={"max_retry_after": 60})
     with pytest.raises(SymblRateLimitError) as caught:
         client.get_job("job-1")
     assert caught.value.retry_after == 3600 and caught.value.status == 429
@@ -178,7 +181,7 @@ def test_a_retry_after_beyond_the_limit_raises_at_once(rsps, fake, make_client, 
 
 def test_rate_limit_error_after_exhausting_retries(rsps, fake, make_client, token_endpoint):
     rsps.add(responses.GET, fake.api + JOB, status=429, json={"message": "Maximum number of concurrent jobs reached"})
-    client, _ = make_client(max_retries=2)
+    client, _ = make_client(retry={"max_retries": 2})
     with pytest.raises(SymblRateLimitError, match="concurrent jobs"):
         client.get_job("job-1")
     assert len(fake.calls(rsps, JOB)) == 3
@@ -225,7 +228,7 @@ def test_read_requests_retry_timeouts_and_connection_errors(rsps, fake, client, 
 
 def test_connection_errors_become_symbl_connection_errors_after_retries(rsps, fake, make_client, token_endpoint):
     rsps.add(responses.GET, fake.api + JOB, body=dropped())
-    client, sleeps = make_client(max_retries=2)
+    client, sleeps = make_client(retry={"max_retries": 2})
     with pytest.raises(SymblConnectionError, match="Connection aborted") as caught:
         client.get_job("job-1")
     assert caught.value.status is None and caught.value.path == JOB
@@ -243,7 +246,7 @@ def test_a_submission_that_may_have_arrived_is_not_resent(rsps, fake, client, fa
     with pytest.raises(SymblSubmissionUncertainError, match="may have been received") as caught:
         client.submit_text(["hello"])
     assert isinstance(caught.value, SymblConnectionError)
-    assert "find_conversations" in str(caught.value)
+    assert "submit_or_adopt(identity=...)" in str(caught.value)
     assert len(fake.calls(rsps, TEXT)) == 1
 
 
@@ -287,15 +290,16 @@ def test_an_accepted_submission_without_ids_is_uncertain_not_a_crash(rsps, fake,
 
 def test_redirects_are_not_followed_and_point_at_base_url(rsps, fake, client):
     rsps.add(responses.POST, fake.api + TEXT, status=301, headers={"Location": "https://elsewhere/v1/process/text?k=v"})
+    elsewhere = rsps.add(responses.POST, "https://elsewhere/v1/process/text", json=SUBMITTED, status=201)
     with pytest.raises(SymblConfigurationError, match="redirect to https://elsewhere/v1/process/text; check base_url"):
         client.submit_text(["hello"])
-    assert len(rsps.calls) == 2  # the token request and the one POST; nothing sent to the other host
+    assert elsewhere.call_count == 0  # the other host would have answered: nothing was sent there
 
 
 def test_a_submission_refused_for_a_stale_token_is_replayed(rsps, fake, client):
     rsps.add(responses.POST, fake.api + TEXT, status=401, json={"message": "Token validation failed"})
     rsps.add(responses.POST, fake.api + TEXT, json=SUBMITTED, status=201)
-    assert client.submit_text(["hello"]) is not None
+    assert client.submit_text(["hello"]) == Submission("123", "job-1")
     assert len(fake.calls(rsps, TEXT)) == 2
 
 
@@ -450,3 +454,90 @@ def test_a_short_secret_is_masked_only_as_a_whole_word(rsps, fake):
     with SymblClient(fake.app_id, "bs", fake.api) as client, pytest.raises(SymblBadRequestError) as caught:
         client.get_job("job-1")
     assert caught.value.message == "too many jobs; your secret *** was echoed"
+
+
+# ---------------------------------------------------------------- what an error says
+
+
+CONCURRENCY = (
+    "This API has a limit of maximum of `2` number of concurrent jobs per account. If you are looking to scale, and"
+    " need more concurrent jobs than this limit, please contact us at support@symbl.ai"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "expected"),
+    [
+        (
+            400,
+            {"message": "recording is 4.66 h long; the limit is 4.00 h"},
+            {},
+            "POST /v1/process/text -> HTTP 400: recording is 4.66 h long; the limit is 4.00 h (next step: correct the"
+            " request or the recording as the message says; sent unchanged it fails again)",
+        ),
+        (
+            429,
+            {"statusCode": 429, "message": CONCURRENCY},
+            {},
+            f"POST /v1/process/text -> HTTP 429: {CONCURRENCY} (next step: every concurrent-job slot of the account"
+            " is taken: let running jobs finish (submit_or_adopt with a timeout waits for a slot), or ask Symbl for a"
+            " higher limit)",
+        ),
+        (
+            429,
+            {"message": "Too many requests"},
+            {"Retry-After": "7"},
+            "POST /v1/process/text -> HTTP 429: Too many requests (next step: too many requests: send fewer at a time"
+            " and retry after 7 s)",
+        ),
+        (
+            500,
+            {"message": "Something went wrong!"},
+            {},
+            "POST /v1/process/text -> HTTP 500: Something went wrong! (next step: the failure is on Symbl's side: retry"
+            " later (submit_or_adopt retries a submission without duplicating it); contact Symbl support if it"
+            " persists)",
+        ),
+    ],
+    ids=["400", "429-concurrency", "429-rate", "500"],
+)
+def test_an_error_names_the_request_the_status_the_cause_and_the_next_step(
+    rsps, fake, make_client, token_endpoint, status, body, headers, expected
+):
+    rsps.add(responses.POST, fake.api + TEXT, status=status, json=body, headers=headers)
+    client, _ = make_client(retry={"max_retries": 0})
+    with pytest.raises(SymblError) as caught:
+        client.submit_text(["hello"], {"webhookUrl": "https://hooks.example/?key=webhook-secret"})
+    assert str(caught.value) == expected
+    assert caught.value.status == status
+
+
+def test_a_connection_error_names_the_request_and_the_next_step_but_no_query(rsps, fake, make_client, token_endpoint):
+    rsps.add(responses.GET, fake.api + "/v1/conversations", body=refused())
+    client, _ = make_client(retry={"max_retries": 0})
+    with pytest.raises(SymblConnectionError) as caught:
+        client.list_conversations(filter="name==secret-filter")
+    message = str(caught.value)
+    assert message.startswith("GET /v1/conversations: ConnectionError: ")
+    assert message.endswith("(next step: check base_url, the network and that the server is up, then retry)")
+    assert "secret-filter" not in message and fake.token not in message
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (SymblServerError("x", status=500), True),
+        (SymblRateLimitError("x", status=429), True),
+        (SymblConnectionError("x"), True),
+        (SymblSubmissionUncertainError("x"), True),
+        (SymblTimeoutError("x", job_id="j", last_status="in_progress"), True),
+        (SymblBadRequestError("x", status=400), False),
+        (SymblAuthError("x", status=401), False),
+        (SymblNotFoundError("x", status=404), False),
+        (SymblJobFailedError("x", job_id="j"), False),
+        (SymblConfigurationError("x"), False),
+    ],
+)
+def test_errors_say_whether_a_later_retry_may_succeed(error, transient):
+    assert error.transient is transient
+    assert pickle.loads(pickle.dumps(error)).transient is transient

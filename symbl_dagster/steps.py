@@ -397,19 +397,8 @@ def load_recording(
     loaded = warehouse.replace_recording(partition_key, frames)
     stored = warehouse.row_counts(partition_key)
 
-    materializations = [
-        AssetMaterialization(
-            asset_key=keys.table(table),
-            partition=partition_key,
-            metadata={
-                **ids,
-                **warehouse.table_metadata(table, row_count=loaded[table]),
-                "preview": MetadataValue.md(markdown_table(frame, _PREVIEW_ROWS)),
-                **(usage_metadata(client, before) if table == "symbl_conversations" else {}),
-            },
-        )
-        for table, frame in frames.items()
-    ]
+    # A multi-asset reports its assets in dependency order: the pipeline's assets, then the tables.
+    materializations: list[AssetMaterialization] = []
     check_results = [check_warehouse_row_counts(frames, loaded, stored, keys.table("symbl_conversations"))]
     if "symbl_members" in frames:
         materializations.append(
@@ -442,6 +431,19 @@ def load_recording(
             check_every_message_has_speaker(messages, keys.messages),
             check_polarity_in_range(messages, keys.messages),
         ]
+    materializations += [
+        AssetMaterialization(
+            asset_key=keys.table(table),
+            partition=partition_key,
+            metadata={
+                **ids,
+                **warehouse.table_metadata(table, row_count=loaded[table]),
+                "preview": MetadataValue.md(markdown_table(frame, _PREVIEW_ROWS)),
+                **(usage_metadata(client, before) if table == "symbl_conversations" else {}),
+            },
+        )
+        for table, frame in frames.items()
+    ]
     return LoadedRecording(materializations=materializations, check_results=check_results)
 
 

@@ -90,11 +90,17 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
     series = pipeline.metadata("speaker_sentiment_timeseries", key)
     assert messages["dagster/row_count"] > 0
     # The pipeline assets that describe a table show its SQL columns (not DataFrame dtypes).
-    for metadata, columns in ((messages, MESSAGE_COLUMNS), (members, MEMBER_COLUMNS), (series, TIMESERIES_COLUMNS)):
-        schema = metadata["dagster/column_schema"].columns
-        assert [c.name for c in schema] == ["recording_key", *columns]
-        assert {c.type for c in schema} <= {"TEXT", "FLOAT", "DATETIME"}
-        assert all(c.description for c in schema)
+    described = (
+        (messages, "symbl_messages", MESSAGE_COLUMNS),
+        (members, "symbl_members", MEMBER_COLUMNS),
+        (series, "symbl_speaker_timeseries", TIMESERIES_COLUMNS),
+    )
+    for metadata, table, columns in described:
+        schema = metadata["dagster/column_schema"]
+        assert schema == pipeline.warehouse().column_schema(table)
+        assert [c.name for c in schema.columns] == ["recording_key", *columns]
+        assert {c.type for c in schema.columns} <= {"TEXT", "DOUBLE", "DATETIME"}  # SQLite's SQL types
+        assert all(c.description for c in schema.columns)
     assert messages["preview"].startswith("| time_offset_s | speaker_name | polarity | text |")
     assert "Speaker" in series["speaker_summary"]
 

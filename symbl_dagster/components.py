@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 from dagster import DefaultSensorStatus, Definitions, EnvVar
 from dagster.components import Component, ComponentLoadContext, Model, Resolvable
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from symbl_dagster.outputs import DEFAULT_OUTPUTS, WarehouseOutput
+from symbl_dagster.outputs import DEFAULT_OUTPUTS, WarehouseOutput, parse_outputs
 from symbl_dagster.pipeline import build_definitions
 from symbl_dagster.resource import SymblResource
 from symbl_dagster.sensors import DEFAULT_MAX_JOBS_IN_FLIGHT, DEFAULT_SENSOR_INTERVAL_S
@@ -114,14 +114,20 @@ class SymblRecordingsComponent(Component, Resolvable, Model):
         default=None, description="JSON file of speaker names per recording (relative to this defs.yaml)."
     )
     submission: Submission = Field(default_factory=Submission, description="Symbl options of every submission.")
-    outputs: list[WarehouseOutput] = Field(
-        default_factory=lambda: [output for output in WarehouseOutput if output in DEFAULT_OUTPUTS],
+    outputs: list[str] = Field(
+        default_factory=lambda: [output.value for output in WarehouseOutput if output in DEFAULT_OUTPUTS],
         description="Which of a conversation's outputs to load (default: every one): "
         + ", ".join(output.value for output in WarehouseOutput)
         + ". Each is some tables and the API calls they cost per recording (see the README).",
     )
     sensor: Sensor = Field(default_factory=Sensor, description="The pipeline's sensor.")
     translation: Translation = Field(default_factory=Translation, description="Asset keys, group, owners, tags.")
+
+    @field_validator("outputs")
+    @classmethod
+    def _known_outputs(cls, names: list[str]) -> list[str]:
+        parse_outputs(names)  # an unknown name is an error that lists the valid ones
+        return names
 
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         here = context.path if context.path.is_dir() else context.path.parent

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from dagster import AssetKey, instance_for_test
+import yaml
+from dagster import AssetKey, component_defs, instance_for_test
 
-from symbl_dagster.keys import DEFAULT_KEYS
+from symbl_dagster.components import SymblRecordingsComponent
+from symbl_dagster.keys import DEFAULT_KEYS, PipelineKeys
 from symbl_dagster.outputs import OUTPUTS, WarehouseOutput, api_calls_for
 from symbl_dagster.pipeline import build_definitions, definitions_from_env
 from symbl_dagster.resource import SymblResource
@@ -108,3 +110,24 @@ def test_a_messages_only_pipeline_calls_no_endpoint_of_the_disabled_outputs(
         assert {table for table, rows in counts.items() if rows} == loaded
         for absent in (DEFAULT_KEYS.members, DEFAULT_KEYS.table("symbl_members"), DEFAULT_KEYS.table("symbl_topics")):
             assert instance.get_latest_materialization_event(absent) is None
+
+
+def test_the_component_takes_its_outputs_from_yaml(tmp_path: Path) -> None:
+    attributes = yaml.safe_load(
+        f"""
+        name: transcripts
+        recordings: {tmp_path}
+        outputs: [messages, analytics]
+        """
+    )
+    defs = component_defs(component=SymblRecordingsComponent.from_attributes_dict(attributes=attributes))
+    keys = PipelineKeys("transcripts")
+    tables = {key for key in defs.resolve_asset_graph().get_all_asset_keys() if key in keys.tables.values()}
+    assert tables == {
+        keys.table(name)
+        for name in ("symbl_conversations", "symbl_messages", "symbl_speaker_timeseries", "symbl_member_analytics")
+    }
+
+    attributes["outputs"] = ["messages", "transcript"]
+    with pytest.raises(ValueError, match=r"unknown warehouse output\(s\) \['transcript'\]; choose from"):
+        SymblRecordingsComponent.from_attributes_dict(attributes=attributes)

@@ -81,7 +81,7 @@ def build_symbl_assets(
         warnings.simplefilter("ignore", BetaWarning)
         return [
             _submission_asset(keys, common, submission_options(enabled)),
-            _conversation_asset(keys, common),
+            _conversation_asset(keys, common, WarehouseOutput.SUMMARY_PAGE in enabled),
             _load_asset(keys, common, directory_path, enabled),
         ]
 
@@ -121,7 +121,7 @@ def _submission_asset(
     return symbl_submission
 
 
-def _conversation_asset(keys: PipelineKeys, common: Mapping[str, Any]) -> AssetsDefinition:
+def _conversation_asset(keys: PipelineKeys, common: Mapping[str, Any], conversation_page: bool) -> AssetsDefinition:
     @asset(
         key=keys.conversation,
         deps=[keys.submission],
@@ -138,7 +138,12 @@ def _conversation_asset(keys: PipelineKeys, common: Mapping[str, Any]) -> Assets
 
         def conversation(key: str) -> list[AssetMaterialization]:
             found = check_conversation(
-                client=client, instance=context.instance, keys=keys, partition_key=key, log=context.log
+                client=client,
+                instance=context.instance,
+                keys=keys,
+                partition_key=key,
+                log=context.log,
+                conversation_page=conversation_page,
             )
             return [found] if found is not None else []
 

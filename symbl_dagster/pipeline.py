@@ -87,8 +87,9 @@ def build_definitions(
         sensor_interval_s: the least time between two ticks of the sensor.
     """
     keys = PipelineKeys(name, key_prefix=tuple(key_prefix))
+    enabled = parse_outputs(outputs)
     assets = translate_assets(
-        build_symbl_assets(keys=keys, speaker_directory_file=speaker_directory_file, outputs=outputs),
+        build_symbl_assets(keys=keys, speaker_directory_file=speaker_directory_file, outputs=enabled),
         keys,
         translator or SymblTranslator(),
     )
@@ -132,6 +133,7 @@ def build_definitions(
         max_jobs_in_flight=max_jobs_in_flight,
         minimum_interval_seconds=sensor_interval_s,
         default_status=sensor_status,
+        conversation_page=WarehouseOutput.SUMMARY_PAGE in enabled,
     )
     return Definitions(
         assets=assets,

@@ -281,10 +281,16 @@ def _submit(
 
 
 def conversation_materialization(
-    client: SymblClient, keys: PipelineKeys, partition_key: str, submission: Mapping[str, str], job: Job, log: Any
+    client: SymblClient,
+    keys: PipelineKeys,
+    partition_key: str,
+    submission: Mapping[str, str],
+    job: Job,
+    log: Any,
+    conversation_page: bool = True,
 ) -> AssetMaterialization:
     """The completed conversation of a submission, recorded by the sensor that saw its job complete (no run),
-    with a link to its conversation page."""
+    with a link to its conversation page unless ``conversation_page`` is off (the page costs an API call)."""
     conversation_id = submission.get(META_CONVERSATION_ID, "")
     metadata: dict[str, Any] = {
         META_CONVERSATION_ID: MetadataValue.text(conversation_id),
@@ -294,7 +300,8 @@ def conversation_materialization(
         "symbl/job_status": MetadataValue.text(job.status),
     }
     try:
-        metadata[META_CONVERSATION_PAGE] = MetadataValue.url(client.get_experience_url(conversation_id))
+        if conversation_page:
+            metadata[META_CONVERSATION_PAGE] = MetadataValue.url(client.get_experience_url(conversation_id))
     except SymblError as exc:  # the page is a convenience: its absence must not hold the conversation back
         log.warning(f"{partition_key}: no conversation page for {conversation_id}: {exc}")
     return AssetMaterialization(asset_key=keys.conversation, partition=partition_key, metadata=metadata)
@@ -313,7 +320,13 @@ def failed_job_failure(partition_key: str, submission: Mapping[str, str], job: J
 
 
 def check_conversation(
-    *, client: SymblClient, instance: DagsterInstance, keys: PipelineKeys, partition_key: str, log: Any
+    *,
+    client: SymblClient,
+    instance: DagsterInstance,
+    keys: PipelineKeys,
+    partition_key: str,
+    log: Any,
+    conversation_page: bool = True,
 ) -> AssetMaterialization | None:
     """The conversation if the partition's latest job completed; None while it runs (the sensor records it
     then). A failed job fails the partition with the job's details."""
@@ -326,7 +339,7 @@ def check_conversation(
     if not job.is_completed:
         log.info(f"{partition_key}: job {job.id} is {job.status}; the recordings sensor records it when it completes")
         return None
-    return conversation_materialization(client, keys, partition_key, submission, job, log)
+    return conversation_materialization(client, keys, partition_key, submission, job, log, conversation_page)
 
 
 # ------------------------------------------------------------------------------------------------ load

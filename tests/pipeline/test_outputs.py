@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import pytest
 import yaml
 from dagster import AssetKey, component_defs, instance_for_test
@@ -104,6 +105,11 @@ def test_a_messages_only_pipeline_calls_no_endpoint_of_the_disabled_outputs(
         disabled = set(api_calls_for(set(WarehouseOutput) - MESSAGES_ONLY))
         assert not disabled & set(calls), calls
         assert calls["GET /v1/conversations/{conversationId}/messages"] == 1
+
+        # Nor did the sensor ask for the conversation's page (the summary_page output) when it recorded it.
+        assert "symbl/conversation_page" not in pipeline.metadata("symbl_conversation", key)
+        stored = pipeline.warehouse().read_table("symbl_conversations", key)
+        assert stored.loc[0, "conversation_url"] is None and pd.isna(stored.loc[0, "total_talk_s"])
 
         counts = pipeline.warehouse().row_counts(key)
         loaded = {"symbl_conversations", *OUTPUTS[WarehouseOutput.MESSAGES].tables}

@@ -76,6 +76,10 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
     assert submission[META_CONVERSATION_ID] and submission[META_JOB_ID]
     assert submission["symbl/options"]["enableSpeakerDiarization"] is True
     assert submission["symbl/options"]["diarizationSpeakerCount"] == 2
+    # What the default outputs (all of them) need the job to be submitted with.
+    assert {
+        name: submission["symbl/options"].get(name) for name in ("detectEntities", "enableAllTrackers", "enableSummary")
+    } == dict.fromkeys(("detectEntities", "enableAllTrackers", "enableSummary"), True)
     assert submission["symbl/bytes_uploaded"] == (pipeline.recordings_dir / key).stat().st_size
 
     conversation = pipeline.metadata("symbl_conversation", key)

@@ -1,7 +1,8 @@
 """The recording pipeline as Dagster assets, one partition per recording, worked in batches.
 
 ``symbl_submission`` -> ``symbl_conversation`` -> (``symbl_members``, ``symbl_messages``,
-``speaker_sentiment_timeseries``). Every asset runs over a partition range in one step
+``speaker_sentiment_timeseries`` and one asset per warehouse table, all from one load step that replaces the
+recording's rows in every table in one transaction). Every asset runs over a partition range in one step
 (``BackfillPolicy.single_run()``): a run submits, or loads, many recordings. Each recording is reported by its own
 materialization; one that fails is collected and the step fails at its end, after every batch-mate was reported,
 so only that recording's partition is marked failed. No step waits on a Symbl job: submission ends the
@@ -33,6 +34,7 @@ from dagster import (
 
 from symbl_dagster.checks import check_specs, combine_batch_results
 from symbl_dagster.keys import DEFAULT_KEYS, PipelineKeys
+from symbl_dagster.outputs import DEFAULT_OUTPUTS, WarehouseOutput, parse_outputs, submission_options, tables_for
 from symbl_dagster.resource import SymblResource
 from symbl_dagster.steps import (
     LoadConfig,
@@ -43,7 +45,7 @@ from symbl_dagster.steps import (
     submit_recording,
 )
 from symbl_dagster.storage import RecordingStorage
-from symbl_dagster.warehouse import WarehouseResource
+from symbl_dagster.warehouse import TABLE_SPECS, WarehouseResource
 
 BatchEvent = AssetMaterialization | MaterializeResult | AssetCheckResult
 
@@ -52,6 +54,7 @@ def build_symbl_assets(
     *,
     keys: PipelineKeys = DEFAULT_KEYS,
     speaker_directory_file: str | Path | None = None,
+    outputs: Iterable[WarehouseOutput | str] = DEFAULT_OUTPUTS,
 ) -> list[AssetsDefinition]:
     """The recording assets of one pipeline, partitioned by ``keys.partitions``.
 
@@ -60,11 +63,14 @@ def build_symbl_assets(
             sensor, so several pipelines share one code location.
         speaker_directory_file: a JSON file mapping recording keys to speaker directories (see
             ``symbl_dagster.speakers``), read at run time, so edits apply to the next run.
+        outputs: which of a conversation's outputs to load (``symbl_dagster.outputs``): they decide the table
+            assets that exist, the API calls a load makes and the options every submission carries.
 
     Resources they need, under ``keys``' resource keys (``symbl``, ``recordings`` and ``warehouse`` for an
     unnamed pipeline): a ``SymblResource``, a ``RecordingStorage`` and a ``WarehouseResource``.
     """
     directory_path = Path(speaker_directory_file) if speaker_directory_file else None
+    enabled = parse_outputs(outputs)
     common: dict[str, Any] = {
         "group_name": keys.group_name,
         "partitions_def": keys.partitions,
@@ -74,13 +80,15 @@ def build_symbl_assets(
         # backfill_policy is marked beta in Dagster 1.13; single-run batches are what this pipeline is built on.
         warnings.simplefilter("ignore", BetaWarning)
         return [
-            _submission_asset(keys, common),
-            _conversation_asset(keys, common),
-            _load_asset(keys, common, directory_path),
+            _submission_asset(keys, common, submission_options(enabled)),
+            _conversation_asset(keys, common, WarehouseOutput.SUMMARY_PAGE in enabled),
+            _load_asset(keys, common, directory_path, enabled),
         ]
 
 
-def _submission_asset(keys: PipelineKeys, common: Mapping[str, Any]) -> AssetsDefinition:
+def _submission_asset(
+    keys: PipelineKeys, common: Mapping[str, Any], required_options: Mapping[str, Any]
+) -> AssetsDefinition:
     @asset(
         key=keys.submission,
         kinds={"symbl"},
@@ -104,6 +112,7 @@ def _submission_asset(keys: PipelineKeys, common: Mapping[str, Any]) -> AssetsDe
                     keys=keys,
                     partition_key=key,
                     config=config,
+                    required_options=required_options,
                     log=context.log,
                 )
             ],
@@ -112,7 +121,7 @@ def _submission_asset(keys: PipelineKeys, common: Mapping[str, Any]) -> AssetsDe
     return symbl_submission
 
 
-def _conversation_asset(keys: PipelineKeys, common: Mapping[str, Any]) -> AssetsDefinition:
+def _conversation_asset(keys: PipelineKeys, common: Mapping[str, Any], conversation_page: bool) -> AssetsDefinition:
     @asset(
         key=keys.conversation,
         deps=[keys.submission],
@@ -129,7 +138,12 @@ def _conversation_asset(keys: PipelineKeys, common: Mapping[str, Any]) -> Assets
 
         def conversation(key: str) -> list[AssetMaterialization]:
             found = check_conversation(
-                client=client, instance=context.instance, keys=keys, partition_key=key, log=context.log
+                client=client,
+                instance=context.instance,
+                keys=keys,
+                partition_key=key,
+                log=context.log,
+                conversation_page=conversation_page,
             )
             return [found] if found is not None else []
 
@@ -138,36 +152,68 @@ def _conversation_asset(keys: PipelineKeys, common: Mapping[str, Any]) -> Assets
     return symbl_conversation
 
 
-def _load_asset(keys: PipelineKeys, common: Mapping[str, Any], directory_path: Path | None) -> AssetsDefinition:
-    @multi_asset(
-        name=keys.named("symbl_load"),
-        specs=[
+def _load_specs(keys: PipelineKeys, outputs: frozenset[WarehouseOutput]) -> list[AssetSpec]:
+    """The assets one load step materializes for these outputs: the members, messages and time series where
+    their outputs are enabled, and every table the outputs load, each after the asset it is computed from."""
+    common: dict[str, Any] = {"skippable": True}
+    specs = []
+    if WarehouseOutput.MEMBERS in outputs:
+        specs.append(
             AssetSpec(
                 keys.members,
                 deps=[keys.conversation],
                 kinds={"symbl", "pandas"},
-                skippable=True,
                 description="The conversation's members after applying the speaker directory (PUT members), so "
                 "real names and emails flow into messages and insights.",
-            ),
+                **common,
+            )
+        )
+    if WarehouseOutput.MESSAGES in outputs:
+        specs += [
             AssetSpec(
                 keys.messages,
-                deps=[keys.conversation, keys.members],
+                deps=[keys.conversation, *([keys.members] if WarehouseOutput.MEMBERS in outputs else [])],
                 kinds={"symbl", "pandas"},
-                skippable=True,
                 description="Every message with its speaker, timing and sentiment polarity, fetched after the "
                 "members were renamed.",
+                **common,
             ),
             AssetSpec(
                 keys.timeseries,
-                deps=[keys.conversation, keys.members, keys.messages],
-                kinds={"pandas", "sql"},
-                skippable=True,
-                description="Each speaker's polarity over conversation time with a trailing rolling mean, plotted, "
-                "and the recording's four warehouse tables replaced in one transaction.",
+                deps=[keys.messages],
+                kinds={"pandas"},
+                description="Each speaker's polarity over conversation time with a trailing rolling mean, plotted.",
+                **common,
             ),
-        ],
-        check_specs=check_specs(keys),
+        ]
+    present = {spec.key for spec in specs}
+    sources = {
+        "symbl_conversations": [keys.conversation, *(key for key in (keys.members, keys.messages) if key in present)],
+        "symbl_members": [keys.members],
+        "symbl_messages": [keys.messages],
+        "symbl_speaker_timeseries": [keys.timeseries],
+    }
+    for table in tables_for(outputs):
+        specs.append(
+            AssetSpec(
+                keys.table(table),
+                deps=sources.get(table, [keys.conversation]),
+                kinds={"sql", "table"},
+                description=TABLE_SPECS[table].description
+                + " Replaced with the recording's other tables in one transaction.",
+                **common,
+            )
+        )
+    return specs
+
+
+def _load_asset(
+    keys: PipelineKeys, common: Mapping[str, Any], directory_path: Path | None, outputs: frozenset[WarehouseOutput]
+) -> AssetsDefinition:
+    @multi_asset(
+        name=keys.named("symbl_load"),
+        specs=_load_specs(keys, outputs),
+        check_specs=check_specs(keys, outputs),
         can_subset=False,
         required_resource_keys={keys.symbl_resource, keys.warehouse_resource},
         **common,
@@ -189,6 +235,7 @@ def _load_asset(keys: PipelineKeys, common: Mapping[str, Any], directory_path: P
                 keys=keys,
                 partition_key=key,
                 config=config,
+                outputs=outputs,
                 speaker_directory_file=directory_path,
                 plots_dir=plots_dir,
                 log=context.log,

@@ -6,7 +6,7 @@ passes when every recording of the batch passed, and its metadata names the reco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
@@ -18,23 +18,30 @@ from symbl_dagster.keys import (
     DEFAULT_KEYS,
     PipelineKeys,
 )
+from symbl_dagster.outputs import DEFAULT_OUTPUTS, WarehouseOutput
+
+_CONVERSATIONS_TABLE = DEFAULT_KEYS.table("symbl_conversations")
 
 
-def check_specs(keys: PipelineKeys) -> list[AssetCheckSpec]:
-    """The checks of one pipeline's loaded assets."""
-    return [
-        AssetCheckSpec(
-            CHECK_EVERY_MESSAGE_HAS_SPEAKER, asset=keys.messages, description="Diarization labelled every message."
-        ),
-        AssetCheckSpec(
-            CHECK_POLARITY_IN_RANGE, asset=keys.messages, description="Every polarity score is within [-1, 1]."
-        ),
+def check_specs(keys: PipelineKeys, outputs: Collection[WarehouseOutput] = DEFAULT_OUTPUTS) -> list[AssetCheckSpec]:
+    """The checks of one pipeline's loaded assets: the messages' checks where messages are loaded."""
+    specs = [
         AssetCheckSpec(
             CHECK_WAREHOUSE_ROW_COUNTS,
-            asset=keys.timeseries,
-            description="The warehouse holds exactly the rows this run computed for the recording.",
-        ),
+            asset=keys.table("symbl_conversations"),
+            description="The warehouse holds exactly the rows this run computed for the recording, in every table.",
+        )
     ]
+    if WarehouseOutput.MESSAGES in outputs:
+        specs += [
+            AssetCheckSpec(
+                CHECK_EVERY_MESSAGE_HAS_SPEAKER, asset=keys.messages, description="Diarization labelled every message."
+            ),
+            AssetCheckSpec(
+                CHECK_POLARITY_IN_RANGE, asset=keys.messages, description="Every polarity score is within [-1, 1]."
+            ),
+        ]
+    return specs
 
 
 def check_every_message_has_speaker(
@@ -75,7 +82,7 @@ def check_warehouse_row_counts(
     frames: Mapping[str, pd.DataFrame],
     loaded: Mapping[str, int],
     stored: Mapping[str, int],
-    asset_key: AssetKey = DEFAULT_KEYS.timeseries,
+    asset_key: AssetKey = _CONVERSATIONS_TABLE,
 ) -> AssetCheckResult:
     expected = {table: len(frame) for table, frame in frames.items()}
     mismatched = sorted(

@@ -7,6 +7,7 @@
       warehouse: {url_env: SYMBL_WAREHOUSE_URL}
       symbl: {base_url: "http://127.0.0.1:8765"}
       submission: {language_code: en-US, diarization_speaker_count: 2}
+      outputs: [members, messages, topics]
       sensor: {default_status: running, max_jobs_in_flight: 50}
       translation: {group_name: calls, owners: ["team:data"], tags: {domain: sales}}
 
@@ -22,8 +23,9 @@ from typing import Any, Literal
 
 from dagster import DefaultSensorStatus, Definitions, EnvVar
 from dagster.components import Component, ComponentLoadContext, Model, Resolvable
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from symbl_dagster.outputs import DEFAULT_OUTPUTS, WarehouseOutput, parse_outputs
 from symbl_dagster.pipeline import build_definitions
 from symbl_dagster.resource import SymblResource
 from symbl_dagster.sensors import DEFAULT_MAX_JOBS_IN_FLIGHT, DEFAULT_SENSOR_INTERVAL_S
@@ -112,8 +114,20 @@ class SymblRecordingsComponent(Component, Resolvable, Model):
         default=None, description="JSON file of speaker names per recording (relative to this defs.yaml)."
     )
     submission: Submission = Field(default_factory=Submission, description="Symbl options of every submission.")
+    outputs: list[str] = Field(
+        default_factory=lambda: [output.value for output in WarehouseOutput if output in DEFAULT_OUTPUTS],
+        description="Which of a conversation's outputs to load (default: every one): "
+        + ", ".join(output.value for output in WarehouseOutput)
+        + ". Each is some tables and the API calls they cost per recording (see the README).",
+    )
     sensor: Sensor = Field(default_factory=Sensor, description="The pipeline's sensor.")
     translation: Translation = Field(default_factory=Translation, description="Asset keys, group, owners, tags.")
+
+    @field_validator("outputs")
+    @classmethod
+    def _known_outputs(cls, names: list[str]) -> list[str]:
+        parse_outputs(names)  # an unknown name is an error that lists the valid ones
+        return names
 
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         here = context.path if context.path.is_dir() else context.path.parent
@@ -139,6 +153,7 @@ class SymblRecordingsComponent(Component, Resolvable, Model):
             warehouse=WarehouseResource(url=warehouse_url),
             submission=SubmissionConfig(**self.submission.model_dump()),
             speaker_directory_file=_relative_to(here, self.speaker_directory) if self.speaker_directory else None,
+            outputs=self.outputs,
             max_jobs_in_flight=self.sensor.max_jobs_in_flight,
             sensor_status=DefaultSensorStatus(self.sensor.default_status.upper()),
             sensor_interval_s=self.sensor.minimum_interval_seconds,

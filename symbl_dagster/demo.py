@@ -3,7 +3,8 @@
 Starts the local Symbl-compatible server (or uses ``--symbl-url``), makes a Dagster instance under the output
 folder from the project's ``dagster.yaml``, and plays the daemon's part in this process: ticks of the real
 pipeline sensor submit the recordings in batches and notice completed jobs, the batch runs it requests load
-them, and the demo prints each conversation's per-speaker summary read back from the warehouse.
+them, and the demo prints each conversation's per-speaker summary and the conversation overview view, read
+back from the warehouse, with the rows of every table.
 Everything persists in the output folder (instance, sensor cursor, server data, warehouse, plots), so running
 the demo again finds nothing new: no new Symbl jobs and no duplicate rows.
 """
@@ -293,16 +294,19 @@ def _requeue_unfinished(instance: Any, cursor: str | None) -> str | None:
 
 
 def _print_summary(warehouse_url: str, plots_dir: Path, out: TextIO) -> None:
-    """Per conversation and speaker, from what the warehouse holds now (the proof the load worked)."""
+    """Per conversation and speaker, then the overview view and each table's rows, from what the warehouse holds
+    now (the proof the load worked)."""
     import pandas as pd
 
     from symbl_dagster.timeseries import speaker_summary
-    from symbl_dagster.warehouse import Warehouse
+    from symbl_dagster.warehouse import TABLE_SPECS, Warehouse
 
     warehouse = Warehouse(warehouse_url)
     try:
         conversations = warehouse.read_table("symbl_conversations")
         messages = warehouse.read_table("symbl_messages")
+        overview = warehouse.read_overview()
+        counts = [warehouse.row_counts(key) for key in conversations["recording_key"]]
     finally:
         warehouse.dispose()
 
@@ -320,13 +324,26 @@ def _print_summary(warehouse_url: str, plots_dir: Path, out: TextIO) -> None:
                 f"  {speaker.speaker_name:<28} {speaker.messages:>8} {_minutes(speaker.talk_time_s):>11} {polarity:>14}",
                 file=out,
             )
+    _print_overview(overview, out)
     plots = sorted(plots_dir.glob("*.png")) if plots_dir.is_dir() else []
     print(f"\nPlots:     {plots_dir} ({len(plots)} PNG: {', '.join(plot.name for plot in plots)})", file=out)
-    print(
-        f"Warehouse: {warehouse.redacted_url} "
-        "(tables symbl_conversations, symbl_members, symbl_messages, symbl_speaker_timeseries)",
-        file=out,
-    )
+    print(f"Warehouse: {warehouse.redacted_url}, rows per table:", file=out)
+    for table in TABLE_SPECS:
+        print(f"  {table:<28} {sum(recording[table] for recording in counts):>6}", file=out)
+
+
+def _print_overview(overview: Any, out: TextIO) -> None:
+    """The ``symbl_conversation_overview`` view, one block per conversation (its columns are too many for a row)."""
+    import pandas as pd
+
+    from symbl_dagster.warehouse import OVERVIEW_VIEW
+
+    print(f"\nConversation overview (the {OVERVIEW_VIEW} view)", file=out)
+    for row in overview.to_dict("records"):
+        print(f"\n{row.pop('recording_key')}", file=out)
+        for column, value in row.items():
+            shown = "" if pd.isna(value) else f"{value:.3f}" if isinstance(value, float) else str(value)
+            print(f"  {column:<18} {shown}", file=out)
 
 
 def _minutes(seconds: float) -> str:

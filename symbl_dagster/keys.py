@@ -12,11 +12,17 @@ from functools import cached_property
 
 from dagster import AssetKey, DynamicPartitionsDefinition
 
+from symbl_dagster.warehouse.tables import TABLE_SPECS
+
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 CHECK_EVERY_MESSAGE_HAS_SPEAKER = "every_message_has_a_speaker"
 CHECK_POLARITY_IN_RANGE = "polarity_in_range"
 CHECK_WAREHOUSE_ROW_COUNTS = "warehouse_row_counts_match"
+
+_TABLE_ASSET_SUFFIX = "_table"
+_PIPELINE_ASSET_NAMES = frozenset({"symbl_members", "symbl_messages"})
+"""Pipeline assets named like a warehouse table: that table's asset takes ``_table`` after its name."""
 
 
 @dataclass(frozen=True)
@@ -62,14 +68,27 @@ class PipelineKeys:
     def timeseries(self) -> AssetKey:
         return self._asset("speaker_sentiment_timeseries")
 
+    def table(self, table_name: str) -> AssetKey:
+        """The asset of a warehouse table: the table's name, with ``_table`` after it where a pipeline asset
+        already has that name (``symbl_messages_table``)."""
+        if table_name not in TABLE_SPECS:
+            raise ValueError(f"unknown warehouse table {table_name!r}; the tables are {list(TABLE_SPECS)}")
+        return self._asset(table_name + _TABLE_ASSET_SUFFIX if table_name in _PIPELINE_ASSET_NAMES else table_name)
+
+    @property
+    def tables(self) -> dict[str, AssetKey]:
+        """Every warehouse table's asset, by table name, in load order."""
+        return {name: self.table(name) for name in TABLE_SPECS}
+
     @property
     def all_assets(self) -> tuple[AssetKey, ...]:
-        return (self.submission, self.conversation, self.members, self.messages, self.timeseries)
+        return (self.submission, self.conversation, *self.loaded_assets)
 
     @property
     def loaded_assets(self) -> tuple[AssetKey, ...]:
-        """What one load step materializes per recording, once its Symbl job completed."""
-        return (self.members, self.messages, self.timeseries)
+        """What one load step may materialize per recording, once its Symbl job completed (which of them a
+        pipeline has depends on its outputs)."""
+        return (self.members, self.messages, self.timeseries, *self.tables.values())
 
     @property
     def group_name(self) -> str:

@@ -5,20 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from dagster import MetadataValue, TableColumn, TableSchema
 
 if TYPE_CHECKING:
     from symbl_dagster.client import SymblClient, UsageSnapshot
-
-
-def table_metadata(frame: pd.DataFrame) -> dict[str, Any]:
-    """Dagster's standard table keys (what ``TableMetadataSet`` writes; it is not exported by dagster 1.13),
-    shown in the UI as the row count and the column schema."""
-    schema = TableSchema(columns=[TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()])
-    return {
-        "dagster/row_count": MetadataValue.int(len(frame)),
-        "dagster/column_schema": MetadataValue.table_schema(schema),
-    }
 
 
 def markdown_table(frame: pd.DataFrame, rows: int, columns: list[str] | None = None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from dagster import (
 from symbl_dagster.assets import build_symbl_assets
 from symbl_dagster.client import DEFAULT_BASE_URL
 from symbl_dagster.keys import DEFAULT_KEYS, PipelineKeys
+from symbl_dagster.outputs import DEFAULT_OUTPUTS, WarehouseOutput, parse_outputs
 from symbl_dagster.resource import SymblResource
 from symbl_dagster.sensors import (
     DEFAULT_MAX_JOBS_IN_FLIGHT,
@@ -61,6 +62,7 @@ def build_definitions(
     translator: SymblTranslator | None = None,
     submission: SubmissionConfig | None = None,
     speaker_directory_file: str | Path | None = None,
+    outputs: Iterable[WarehouseOutput | str] = DEFAULT_OUTPUTS,
     max_jobs_in_flight: int = DEFAULT_MAX_JOBS_IN_FLIGHT,
     sensor_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     sensor_interval_s: int = DEFAULT_SENSOR_INTERVAL_S,
@@ -77,17 +79,22 @@ def build_definitions(
         translator: turns each asset's spec into the one users see (group, owners, tags, descriptions).
         submission: the Symbl options every submission uses (the default run config of the jobs that submit).
         speaker_directory_file: JSON file of speaker directories per recording, read at run time.
+        outputs: which of a conversation's outputs to load (``WarehouseOutput`` members or their names; default
+            every one): they decide which table assets exist, which API calls a load makes and which options
+            every submission carries.
         max_jobs_in_flight: the Symbl account's concurrent-job limit; submissions never exceed it.
         sensor_status: whether the sensor starts running when the code location loads.
         sensor_interval_s: the least time between two ticks of the sensor.
     """
     keys = PipelineKeys(name, key_prefix=tuple(key_prefix))
+    enabled = parse_outputs(outputs)
     assets = translate_assets(
-        build_symbl_assets(keys=keys, speaker_directory_file=speaker_directory_file),
+        build_symbl_assets(keys=keys, speaker_directory_file=speaker_directory_file, outputs=enabled),
         keys,
         translator or SymblTranslator(),
     )
-    group = AssetSelection.assets(*keys.all_assets)
+    present = {key for definition in assets for key in definition.keys}
+    group = AssetSelection.assets(*(key for key in keys.all_assets if key in present))
     submit_config = (
         RunConfig(ops={keys.submission.to_python_identifier(): submission}) if submission is not None else None
     )
@@ -115,7 +122,7 @@ def build_definitions(
         ),
         define_asset_job(
             keys.load_job,
-            selection=AssetSelection.assets(*keys.loaded_assets),
+            selection=AssetSelection.assets(*(key for key in keys.loaded_assets if key in present)),
             executor_def=in_process_executor,
             description="Fetch and load a batch of completed conversations into the warehouse.",
         ),
@@ -126,6 +133,7 @@ def build_definitions(
         max_jobs_in_flight=max_jobs_in_flight,
         minimum_interval_seconds=sensor_interval_s,
         default_status=sensor_status,
+        conversation_page=WarehouseOutput.SUMMARY_PAGE in enabled,
     )
     return Definitions(
         assets=assets,
@@ -153,6 +161,8 @@ def definitions_from_env(environ: Mapping[str, str] | None = None) -> Definition
     limit = env.get("SYMBL_MAX_JOBS_IN_FLIGHT") or str(DEFAULT_MAX_JOBS_IN_FLIGHT)
     if not limit.isdigit() or int(limit) < 1:
         raise ValueError(f"SYMBL_MAX_JOBS_IN_FLIGHT must be a whole number of at least 1, got {limit!r}")
+    outputs_setting = env.get("SYMBL_OUTPUTS", "").strip()
+    outputs = parse_outputs(name.strip() for name in outputs_setting.split(",")) if outputs_setting else DEFAULT_OUTPUTS
     return build_definitions(
         symbl=SymblResource(
             app_id=EnvVar("SYMBL_APP_ID"),
@@ -166,6 +176,7 @@ def definitions_from_env(environ: Mapping[str, str] | None = None) -> Definition
         ),
         speaker_directory_file=env.get("SYMBL_SPEAKER_DIRECTORY") or None,
         max_jobs_in_flight=int(limit),
+        outputs=outputs,
         sensor_status=DefaultSensorStatus.RUNNING if sensor_running else DefaultSensorStatus.STOPPED,
     )
 

@@ -190,6 +190,7 @@ def build_pipeline_sensor(
     tick_budget_s: float = 40.0,
     load_wait_s: float = 10.0,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+    conversation_page: bool = True,
 ) -> SensorDefinition:
     """The sensor that drives ``keys``' pipeline: submissions in batches of free slots, completions in bulk.
 
@@ -197,6 +198,8 @@ def build_pipeline_sensor(
     ``max_jobs_in_flight`` is the Symbl account's concurrent-job limit (50 after an upgrade, 2 on trial
     accounts). Each tick takes at most ``tick_budget_s`` (well inside Dagster's 60 s limit); what does not fit
     continues next tick. Completed conversations wait up to ``load_wait_s`` to be loaded in a bigger batch.
+    ``conversation_page``: whether each completed conversation is recorded with a link to its page (one
+    Experience API call; the ``summary_page`` output).
     """
     _check_budget(tick_budget_s)
     if max_jobs_in_flight < 1:
@@ -225,6 +228,7 @@ def build_pipeline_sensor(
             max_jobs_in_flight=max_jobs_in_flight,
             deadline=deadline,
             load_wait_s=load_wait_s,
+            conversation_page=conversation_page,
         )
 
     return pipeline_sensor
@@ -240,6 +244,7 @@ def evaluate_pipeline_tick(
     max_jobs_in_flight: int,
     deadline: float,
     load_wait_s: float = 10.0,
+    conversation_page: bool = True,
 ) -> SensorResult:
     """One tick of the pipeline sensor (see the module docstring); ``deadline`` is a ``time.monotonic()`` value."""
     instance = context.instance
@@ -254,7 +259,9 @@ def evaluate_pipeline_tick(
             failed_jobs[key] = submission[META_JOB_ID]
             del cursor.in_flight[key]
         elif job.is_completed:
-            asset_events.append(conversation_materialization(client, keys, key, submission, job, context.log))
+            asset_events.append(
+                conversation_materialization(client, keys, key, submission, job, context.log, conversation_page)
+            )
             completed.append(key)
             del cursor.in_flight[key]
 

@@ -19,26 +19,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from dagster import AssetCheckResult, AssetMaterialization, AssetRecordsFilter, Config, DagsterInstance, MetadataValue
 from pydantic import Field
 
 from symbl_dagster.checks import check_every_message_has_speaker, check_polarity_in_range, check_warehouse_row_counts
 from symbl_dagster.client import SubmissionOptions, SymblClient
 from symbl_dagster.errors import SymblError, SymblNotFoundError, SymblRateLimitError, SymblSubmissionUncertainError
+from symbl_dagster.intelligence import typed_frame
 from symbl_dagster.keys import PipelineKeys
-from symbl_dagster.metadata import markdown_table, table_metadata, usage_metadata
+from symbl_dagster.metadata import markdown_table, usage_metadata
 from symbl_dagster.models import Job
+from symbl_dagster.outputs import WarehouseOutput, fetch_outputs
 from symbl_dagster.plots import write_sentiment_plot
-from symbl_dagster.speakers import SpeakerDirectoryError, SpeakerEntry, load_directory_file, member_updates
-from symbl_dagster.storage import Recording, RecordingNotFoundError, RecordingStorage, RecordingStorageError
-from symbl_dagster.timeseries import (
-    DEFAULT_ROLLING_WINDOW_S,
-    conversation_frame,
-    members_frame,
-    messages_frame,
-    speaker_summary,
-    speaker_timeseries,
+from symbl_dagster.speakers import (
+    MemberUpdate,
+    SpeakerDirectoryError,
+    SpeakerEntry,
+    load_directory_file,
+    member_updates,
 )
+from symbl_dagster.storage import Recording, RecordingNotFoundError, RecordingStorage, RecordingStorageError
+from symbl_dagster.timeseries import DEFAULT_ROLLING_WINDOW_S, conversation_frame, speaker_summary
 from symbl_dagster.warehouse import Warehouse
 
 # Metadata keys read back by later runs and by the completion sensor.
@@ -150,15 +152,17 @@ def submit_recording(
     partition_key: str,
     config: SubmissionConfig,
     log: Any,
+    required_options: Mapping[str, Any] | None = None,
 ) -> AssetMaterialization:
     """Submit the recording (or reuse the job that already holds this version with these options); the step ends
-    here, and the completion sensor notices the job's end."""
+    here, and the completion sensor notices the job's end. ``required_options`` are what the loaded outputs need
+    the job to have been submitted with (``symbl_dagster.outputs.submission_options``)."""
     before = client.usage.snapshot()
     try:
         recording = storage.get_recording(partition_key)
     except RecordingNotFoundError as exc:
         raise RecordingFailure(f"recording {partition_key!r} is gone from storage: {exc}") from exc
-    options = config.options(partition_key).to_params()
+    options = {**(required_options or {}), **config.options(partition_key).to_params()}
     options_fingerprint = fingerprint(options)
     previous = None if config.force_resubmit else _reusable_submission(instance, keys, recording, options_fingerprint)
     if previous is not None and _job_still_useful(client, previous[1], log):
@@ -277,10 +281,16 @@ def _submit(
 
 
 def conversation_materialization(
-    client: SymblClient, keys: PipelineKeys, partition_key: str, submission: Mapping[str, str], job: Job, log: Any
+    client: SymblClient,
+    keys: PipelineKeys,
+    partition_key: str,
+    submission: Mapping[str, str],
+    job: Job,
+    log: Any,
+    conversation_page: bool = True,
 ) -> AssetMaterialization:
     """The completed conversation of a submission, recorded by the sensor that saw its job complete (no run),
-    with a link to its conversation page."""
+    with a link to its conversation page unless ``conversation_page`` is off (the page costs an API call)."""
     conversation_id = submission.get(META_CONVERSATION_ID, "")
     metadata: dict[str, Any] = {
         META_CONVERSATION_ID: MetadataValue.text(conversation_id),
@@ -290,7 +300,8 @@ def conversation_materialization(
         "symbl/job_status": MetadataValue.text(job.status),
     }
     try:
-        metadata[META_CONVERSATION_PAGE] = MetadataValue.url(client.get_experience_url(conversation_id))
+        if conversation_page:
+            metadata[META_CONVERSATION_PAGE] = MetadataValue.url(client.get_experience_url(conversation_id))
     except SymblError as exc:  # the page is a convenience: its absence must not hold the conversation back
         log.warning(f"{partition_key}: no conversation page for {conversation_id}: {exc}")
     return AssetMaterialization(asset_key=keys.conversation, partition=partition_key, metadata=metadata)
@@ -309,7 +320,13 @@ def failed_job_failure(partition_key: str, submission: Mapping[str, str], job: J
 
 
 def check_conversation(
-    *, client: SymblClient, instance: DagsterInstance, keys: PipelineKeys, partition_key: str, log: Any
+    *,
+    client: SymblClient,
+    instance: DagsterInstance,
+    keys: PipelineKeys,
+    partition_key: str,
+    log: Any,
+    conversation_page: bool = True,
 ) -> AssetMaterialization | None:
     """The conversation if the partition's latest job completed; None while it runs (the sensor records it
     then). A failed job fails the partition with the job's details."""
@@ -322,7 +339,7 @@ def check_conversation(
     if not job.is_completed:
         log.info(f"{partition_key}: job {job.id} is {job.status}; the recordings sensor records it when it completes")
         return None
-    return conversation_materialization(client, keys, partition_key, submission, job, log)
+    return conversation_materialization(client, keys, partition_key, submission, job, log, conversation_page)
 
 
 # ------------------------------------------------------------------------------------------------ load
@@ -330,7 +347,7 @@ def check_conversation(
 
 @dataclass
 class LoadedRecording:
-    """One recording's materializations and the frames its checks read."""
+    """One recording's materializations and the results of its checks."""
 
     materializations: list[AssetMaterialization]
     check_results: list[AssetCheckResult]
@@ -348,13 +365,14 @@ def load_recording(
     keys: PipelineKeys,
     partition_key: str,
     config: LoadConfig,
+    outputs: frozenset[WarehouseOutput],
     speaker_directory_file: Path | None,
     plots_dir: Path,
     log: Any,
 ) -> LoadedRecording | None:
-    """Members (renamed by the speaker directory), messages and the speaker time series of the completed
-    conversation, with all four warehouse tables replaced in one transaction. None when the partition's latest
-    submission has not completed yet (the sensor requests the load when it does)."""
+    """The enabled outputs of the completed conversation (after the speaker directory renamed its members),
+    with every table of the recording replaced in one transaction and each table reported as its asset. None
+    when the partition's latest submission has not completed yet (the sensor requests the load when it does)."""
     conversation = latest_metadata(instance, keys.conversation, partition_key)
     submission = latest_metadata(instance, keys.submission, partition_key)
     if conversation is None or submission is None or conversation.get(META_JOB_ID) != submission.get(META_JOB_ID):
@@ -365,88 +383,157 @@ def load_recording(
     ids = {META_CONVERSATION_ID: MetadataValue.text(conversation_id)}
 
     directory = _speaker_directory(speaker_directory_file, partition_key, config)
-    members = client.get_members(conversation_id)
-    updates = member_updates(members, directory)
-    for update in updates:
-        client.update_member(conversation_id, update.member_id, name=update.name, email=update.email)
-        log.info(f"{partition_key}: member {update.member_id}: {update.old_name!r} -> {update.name!r}")
-    if updates:
-        members = client.get_members(conversation_id)
-    members_table = members_frame(conversation_id, members)
-    messages = messages_frame(client.get_messages(conversation_id, sentiment=True))
-    details = client.get_conversation(conversation_id)
-
-    series = speaker_timeseries(messages, window_s=config.rolling_window_s)
-    summary = speaker_summary(messages)
+    updates = _rename_members(client, conversation_id, directory, partition_key, log)
+    # The conversation asset already asked for the summary page; its link is reused, not asked for again.
+    page = conversation.get(META_CONVERSATION_PAGE) if WarehouseOutput.SUMMARY_PAGE in outputs else None
+    fetched = fetch_outputs(
+        client,
+        conversation_id,
+        outputs - {WarehouseOutput.SUMMARY_PAGE} if page else outputs,
+        rolling_window_s=config.rolling_window_s,
+    )
     frames = {
         "symbl_conversations": conversation_frame(
             conversation_id=conversation_id,
             job_id=conversation[META_JOB_ID],
-            name=details.name,
+            name=client.get_conversation(conversation_id).name,
             recording_uri=submission.get(META_RECORDING_URI, ""),
             recording_version=submission.get(META_RECORDING_VERSION, ""),
-            messages=messages,
-            members=members_table,
+            messages=fetched.frames.get("symbl_messages", typed_frame("symbl_messages", [])),
+            members=fetched.frames.get("symbl_members", typed_frame("symbl_members", [])),
             loaded_at=datetime.now(timezone.utc),
+            analytics=fetched.analytics,
+            conversation_url=page or fetched.conversation_url,
         ),
-        "symbl_members": members_table,
-        "symbl_messages": messages,
-        "symbl_speaker_timeseries": series,
+        **fetched.frames,
     }
     loaded = warehouse.replace_recording(partition_key, frames)
     stored = warehouse.row_counts(partition_key)
 
+    # A multi-asset reports its assets in dependency order: the pipeline's assets, then the tables.
+    materializations: list[AssetMaterialization] = []
+    check_results = [check_warehouse_row_counts(frames, loaded, stored, keys.table("symbl_conversations"))]
+    if "symbl_members" in frames:
+        materializations.append(
+            _members_materialization(keys, partition_key, ids, warehouse, frames["symbl_members"], directory, updates)
+        )
+    if "symbl_messages" in frames:
+        messages, series = frames["symbl_messages"], frames["symbl_speaker_timeseries"]
+        materializations += [
+            AssetMaterialization(
+                asset_key=keys.messages,
+                partition=partition_key,
+                metadata={
+                    **ids,
+                    **_schema_metadata(warehouse, "symbl_messages", messages),
+                    "preview": MetadataValue.md(markdown_table(messages, _PREVIEW_ROWS, MESSAGE_PREVIEW_COLUMNS)),
+                },
+            ),
+            AssetMaterialization(
+                asset_key=keys.timeseries,
+                partition=partition_key,
+                metadata={
+                    **ids,
+                    **_timeseries_metadata(
+                        warehouse, partition_key, conversation_id, messages, series, config, plots_dir
+                    ),
+                },
+            ),
+        ]
+        check_results += [
+            check_every_message_has_speaker(messages, keys.messages),
+            check_polarity_in_range(messages, keys.messages),
+        ]
+    materializations += [
+        AssetMaterialization(
+            asset_key=keys.table(table),
+            partition=partition_key,
+            metadata={
+                **ids,
+                **warehouse.table_metadata(table, row_count=loaded[table]),
+                "preview": MetadataValue.md(markdown_table(frame, _PREVIEW_ROWS)),
+                **(usage_metadata(client, before) if table == "symbl_conversations" else {}),
+            },
+        )
+        for table, frame in frames.items()
+    ]
+    return LoadedRecording(materializations=materializations, check_results=check_results)
+
+
+def _rename_members(
+    client: SymblClient, conversation_id: str, directory: Mapping[str, SpeakerEntry], partition_key: str, log: Any
+) -> list[MemberUpdate]:
+    """Give the members the directory's names and emails (PUT members) before anything else is fetched, so they
+    flow into messages and insights; no call at all without a directory entry for the recording."""
+    if not directory:
+        return []
+    updates = member_updates(client.get_members(conversation_id), directory)
+    for update in updates:
+        client.update_member(conversation_id, update.member_id, name=update.name, email=update.email)
+        log.info(f"{partition_key}: member {update.member_id}: {update.old_name!r} -> {update.name!r}")
+    return updates
+
+
+def _schema_metadata(warehouse: Warehouse, table: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """The warehouse table's SQL column schema and the rows of ``frame``: what a pipeline asset that describes
+    a table shows (the table's own asset also names the table)."""
+    return {
+        "dagster/column_schema": warehouse.column_schema(table),
+        "dagster/row_count": MetadataValue.int(len(frame)),
+    }
+
+
+def _members_materialization(
+    keys: PipelineKeys,
+    partition_key: str,
+    ids: Mapping[str, Any],
+    warehouse: Warehouse,
+    members: pd.DataFrame,
+    directory: Mapping[str, SpeakerEntry],
+    updates: list[MemberUpdate],
+) -> AssetMaterialization:
+    return AssetMaterialization(
+        asset_key=keys.members,
+        partition=partition_key,
+        metadata={
+            **ids,
+            "speaker_directory/entries": MetadataValue.int(len(directory)),
+            "speaker_directory/updated_members": MetadataValue.json(
+                [{"member_id": u.member_id, "from": u.old_name, "to": u.name} for u in updates]
+            ),
+            **_schema_metadata(warehouse, "symbl_members", members),
+            "preview": MetadataValue.md(markdown_table(members, _PREVIEW_ROWS)),
+        },
+    )
+
+
+def _timeseries_metadata(
+    warehouse: Warehouse,
+    partition_key: str,
+    conversation_id: str,
+    messages: pd.DataFrame,
+    series: pd.DataFrame,
+    config: LoadConfig,
+    plots_dir: Path,
+) -> dict[str, Any]:
+    """The time series' schema, its plot (inline when small) and each speaker's summary."""
     title = f"{partition_key} · conversation {conversation_id}"
     plot_path = write_sentiment_plot(
         series, plots_dir / plot_file_name(partition_key), title=title, window_s=config.rolling_window_s
     )
-    png = plot_path.read_bytes()
-    timeseries_metadata: dict[str, Any] = {
-        **ids,
-        **table_metadata(series),
+    summary = speaker_summary(messages)
+    metadata: dict[str, Any] = {
+        **_schema_metadata(warehouse, "symbl_speaker_timeseries", series),
         "plot": MetadataValue.path(str(plot_path)),
         "speaker_summary": MetadataValue.md(markdown_table(summary, len(summary))),
         "preview": MetadataValue.md(markdown_table(series, config.preview_rows)),
         "rolling_window_s": MetadataValue.float(float(config.rolling_window_s)),
-        "warehouse/rows_loaded": MetadataValue.json(dict(loaded)),
-        **usage_metadata(client, before),
     }
+    png = plot_path.read_bytes()
     if len(png) <= _INLINE_PLOT_LIMIT_BYTES:
         encoded = base64.b64encode(png).decode("ascii")
-        timeseries_metadata["plot_preview"] = MetadataValue.md(f"![speaker sentiment](data:image/png;base64,{encoded})")
-    materializations = [
-        AssetMaterialization(
-            asset_key=keys.members,
-            partition=partition_key,
-            metadata={
-                **ids,
-                "speaker_directory/entries": MetadataValue.int(len(directory)),
-                "speaker_directory/updated_members": MetadataValue.json(
-                    [{"member_id": u.member_id, "from": u.old_name, "to": u.name} for u in updates]
-                ),
-                **table_metadata(members_table),
-                "preview": MetadataValue.md(markdown_table(members_table, _PREVIEW_ROWS)),
-            },
-        ),
-        AssetMaterialization(
-            asset_key=keys.messages,
-            partition=partition_key,
-            metadata={
-                **ids,
-                **table_metadata(messages),
-                "preview": MetadataValue.md(markdown_table(messages, _PREVIEW_ROWS, MESSAGE_PREVIEW_COLUMNS)),
-            },
-        ),
-        AssetMaterialization(asset_key=keys.timeseries, partition=partition_key, metadata=timeseries_metadata),
-    ]
-    return LoadedRecording(
-        materializations=materializations,
-        check_results=[
-            check_every_message_has_speaker(messages, keys.messages),
-            check_polarity_in_range(messages, keys.messages),
-            check_warehouse_row_counts(frames, loaded, stored, keys.timeseries),
-        ],
-    )
+        metadata["plot_preview"] = MetadataValue.md(f"![speaker sentiment](data:image/png;base64,{encoded})")
+    return metadata
 
 
 def _speaker_directory(path: Path | None, partition_key: str, config: LoadConfig) -> dict[str, SpeakerEntry]:

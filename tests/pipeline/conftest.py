@@ -18,6 +18,7 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, ExecuteInProc
 
 from symbl_dagster.client import SymblClient
 from symbl_dagster.keys import DEFAULT_KEYS
+from symbl_dagster.outputs import DEFAULT_OUTPUTS, WarehouseOutput
 from symbl_dagster.pipeline import InProcessProgress, build_definitions, evaluate_sensor_tick, run_in_process
 from symbl_dagster.resource import PollingConfig, RetryConfig, SymblResource
 from symbl_dagster.storage import MEDIA_TYPES, LocalRecordingStorage, RecordingStorage
@@ -67,6 +68,7 @@ class Pipeline:
     storage: RecordingStorage | None = None
     cursor: str | None = None
     max_jobs_in_flight: int = 50
+    outputs: frozenset[WarehouseOutput] = DEFAULT_OUTPUTS
 
     @property
     def defs(self) -> Any:
@@ -76,6 +78,7 @@ class Pipeline:
             warehouse=WarehouseResource(url=self.warehouse_url, db_schema=self.warehouse_schema),
             speaker_directory_file=self.speaker_directory_file,
             max_jobs_in_flight=self.max_jobs_in_flight,
+            outputs=self.outputs,
         )
 
     def tick(self) -> list[RunRequest]:

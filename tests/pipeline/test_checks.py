@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from symbl_dagster.checks import check_every_message_has_speaker, check_polarity_in_range, check_warehouse_row_counts
-from symbl_dagster.metadata import markdown_table, table_metadata
+from symbl_dagster.metadata import markdown_table
 
 
 def frame(rows: list[tuple[str, str | None, str | None, float | None]]) -> pd.DataFrame:
@@ -49,6 +49,3 @@ def test_markdown_preview_escapes_and_truncates() -> None:
     assert lines[3].count("x") == 77 and "..." in lines[3]
     assert "first 2 of 3 rows" in text
     assert markdown_table(pd.DataFrame({"a": []}), 10) == "_0 rows_"
-    metadata = table_metadata(pd.DataFrame({"a": [1, 2]}))
-    assert metadata["dagster/row_count"].value == 2
-    assert [column.name for column in metadata["dagster/column_schema"].value.columns] == ["a"]

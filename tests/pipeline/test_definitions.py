@@ -38,6 +38,18 @@ def test_location_wires_assets_job_sensor_and_resources(tmp_path: Path, monkeypa
             "symbl_members",
             "symbl_messages",
             "speaker_sentiment_timeseries",
+            "symbl_conversations",
+            "symbl_members_table",
+            "symbl_messages_table",
+            "symbl_speaker_timeseries",
+            "symbl_topics",
+            "symbl_questions",
+            "symbl_action_items",
+            "symbl_follow_ups",
+            "symbl_entities",
+            "symbl_trackers",
+            "symbl_member_analytics",
+            "symbl_summaries",
         )
     ]
     assert set(graph.get_all_asset_keys()) == set(keys) == set(DEFAULT_KEYS.all_assets)
@@ -120,6 +132,6 @@ def test_two_named_pipelines_share_one_code_location(tmp_path: Path) -> None:
         assert AssetKey([name, "symbl_submission"]) in graph.get_all_asset_keys()
         assert defs.resolve_sensor_def(keys.sensor) is not None and defs.resolve_job_def(keys.load_job) is not None
         assert isinstance(defs.resources[keys.recordings_resource], LocalRecordingStorage)
-    assert len(graph.get_all_asset_keys()) == 10
+    assert len(graph.get_all_asset_keys()) == 2 * len(DEFAULT_KEYS.all_assets)
     with pytest.raises(ValueError, match="letters, digits and underscores"):
         PipelineKeys("two words")

@@ -14,9 +14,10 @@ import pytest
 
 from symbl_dagster.cli import build_parser
 from symbl_dagster.demo import run_demo as run_demo_in_process
+from symbl_dagster.warehouse import OVERVIEW_VIEW, TABLE_SPECS, Warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TABLES = ("symbl_conversations", "symbl_members", "symbl_messages", "symbl_speaker_timeseries")
+TABLES = tuple(TABLE_SPECS)
 
 
 def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -62,6 +63,20 @@ def test_demo_processes_recordings_once_and_reruns_idempotently(sample_recording
     warehouse = output / "warehouse.sqlite"
     counts = table_counts(warehouse)
     assert counts["symbl_conversations"] == 1 and counts["symbl_messages"] > 0
+    assert counts["symbl_topics"] > 0 and counts["symbl_member_analytics"] > 0
+    for table, rows in counts.items():  # every table's rows, as the warehouse holds them
+        assert f"  {table:<28} {rows:>6}" in first.stdout
+
+    # The overview view is printed, with the values the warehouse's view holds.
+    assert f"Conversation overview (the {OVERVIEW_VIEW} view)" in first.stdout
+    store = Warehouse(f"sqlite:///{warehouse}")
+    (overview,) = store.read_overview().to_dict("records")
+    store.dispose()
+    printed = first.stdout.split(f"the {OVERVIEW_VIEW} view)", 1)[1]
+    assert f"\n{overview['recording_key']}\n" in printed
+    for column in ("conversation_id", "speaker_count", "top_topic_1", "question_count", "action_item_count"):
+        assert f"  {column:<18} {overview[column]}\n" in printed
+    assert overview["top_topic_1"] and overview["speaker_count"] > 0
     assert (output / "dagster_home" / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()
     jobs = server_job_count(output / "symbl_server" / "symbl.sqlite3")
     assert jobs == 1

@@ -76,6 +76,10 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
     assert submission[META_CONVERSATION_ID] and submission[META_JOB_ID]
     assert submission["symbl/options"]["enableSpeakerDiarization"] is True
     assert submission["symbl/options"]["diarizationSpeakerCount"] == 2
+    # What the default outputs (all of them) need the job to be submitted with.
+    assert {
+        name: submission["symbl/options"].get(name) for name in ("detectEntities", "enableAllTrackers", "enableSummary")
+    } == dict.fromkeys(("detectEntities", "enableAllTrackers", "enableSummary"), True)
     assert submission["symbl/bytes_uploaded"] == (pipeline.recordings_dir / key).stat().st_size
 
     conversation = pipeline.metadata("symbl_conversation", key)
@@ -89,12 +93,20 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
     members = pipeline.metadata("symbl_members", key)
     series = pipeline.metadata("speaker_sentiment_timeseries", key)
     assert messages["dagster/row_count"] > 0
-    assert [c.name for c in messages["dagster/column_schema"].columns] == list(MESSAGE_COLUMNS)
-    assert [c.name for c in members["dagster/column_schema"].columns] == list(MEMBER_COLUMNS)
-    assert [c.name for c in series["dagster/column_schema"].columns] == list(TIMESERIES_COLUMNS)
+    # The pipeline assets that describe a table show its SQL columns (not DataFrame dtypes).
+    described = (
+        (messages, "symbl_messages", MESSAGE_COLUMNS),
+        (members, "symbl_members", MEMBER_COLUMNS),
+        (series, "symbl_speaker_timeseries", TIMESERIES_COLUMNS),
+    )
+    for metadata, table, columns in described:
+        schema = metadata["dagster/column_schema"]
+        assert schema == pipeline.warehouse().column_schema(table)
+        assert [c.name for c in schema.columns] == ["recording_key", *columns]
+        assert {c.type for c in schema.columns} <= {"TEXT", "DOUBLE", "DATETIME"}  # SQLite's SQL types
+        assert all(c.description for c in schema.columns)
     assert messages["preview"].startswith("| time_offset_s | speaker_name | polarity | text |")
     assert "Speaker" in series["speaker_summary"]
-    assert series["symbl/api_calls"] >= 3  # members, messages and the conversation, counted per recording
 
     plot = Path(series["plot"])
     assert plot.parent == pipeline.plots_dir
@@ -102,13 +114,10 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
     assert series["plot_preview"].startswith("![speaker sentiment](data:image/png;base64,")
 
     counts = pipeline.warehouse().row_counts(key)
-    assert counts == {
-        **dict.fromkeys(TABLE_SPECS, 0),  # the intelligence tables are not loaded by these assets yet
-        "symbl_conversations": 1,
-        "symbl_members": members["dagster/row_count"],
-        "symbl_messages": messages["dagster/row_count"],
-        "symbl_speaker_timeseries": series["dagster/row_count"],
-    }
+    assert counts["symbl_conversations"] == 1
+    assert counts["symbl_members"] == members["dagster/row_count"]
+    assert counts["symbl_messages"] == messages["dagster/row_count"]
+    assert counts["symbl_speaker_timeseries"] == series["dagster/row_count"]
     (_, load) = first_run.runs[-1]
     evaluations = {e.check_name: e for e in load.get_asset_check_evaluations()}
     assert set(evaluations) == {CHECK_EVERY_MESSAGE_HAS_SPEAKER, CHECK_POLARITY_IN_RANGE, CHECK_WAREHOUSE_ROW_COUNTS}
@@ -117,6 +126,27 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
     stored = pipeline.warehouse().read_table("symbl_conversations", key)
     assert stored.loc[0, "conversation_id"] == submission[META_CONVERSATION_ID]
     assert stored.loc[0, "message_count"] == messages["dagster/row_count"]
+    assert stored.loc[0, "conversation_url"] == conversation["symbl/conversation_page"]  # reused, not asked again
+
+
+def test_every_warehouse_table_is_an_asset_with_its_sql_schema_and_rows(
+    pipeline: Pipeline, first_run: InProcessProgress
+) -> None:
+    key = partition_key_of(pipeline)
+    warehouse = pipeline.warehouse()
+    counts = warehouse.row_counts(key)
+    for table, asset_key in DEFAULT_KEYS.tables.items():
+        metadata = pipeline.metadata(asset_key.to_user_string(), key)
+        assert metadata["dagster/table_name"] == table
+        schema = metadata["dagster/column_schema"]
+        assert schema == warehouse.column_schema(table)
+        assert [c.name for c in schema.columns] == ["recording_key", *(c.name for c in TABLE_SPECS[table].columns)]
+        assert [c.description for c in schema.columns][1:] == [c.description for c in TABLE_SPECS[table].columns]
+        assert metadata["dagster/row_count"] == counts[table]
+    assert DEFAULT_KEYS.table("symbl_messages").to_user_string() == "symbl_messages_table"
+    assert counts["symbl_topics"] > 0 and counts["symbl_member_analytics"] > 0
+    usage = pipeline.metadata("symbl_conversations", key)["symbl/api_calls_by_endpoint"]
+    assert not any("/experiences" in endpoint for endpoint in usage)  # the conversation's page link was reused
 
 
 def test_rematerializing_by_hand_reuses_the_job_and_replaces_rows(

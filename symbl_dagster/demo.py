@@ -284,7 +284,7 @@ def _requeue_unfinished(instance: Any, cursor: str | None) -> str | None:
     from symbl_dagster.sensors import PipelineCursor
 
     state = PipelineCursor.from_json(cursor)
-    busy = set(state.pending) | set(state.submitting) | set(state.in_flight)
+    busy = set(state.pending) | set(state.submitting) | set(state.in_flight) | set(state.ready)
     retry = sorted(_unfinished(instance) - busy)
     if not retry:
         return cursor

@@ -233,7 +233,7 @@ def run_in_process(
             if on_run is not None:
                 on_run(request, result)
         state = PipelineCursor.from_json(progress.cursor)
-        if not requests and not state.pending and not state.jobs_in_flight:
+        if not requests and not state.pending and not state.jobs_in_flight and not state.ready:
             progress.idle = True
             break
         if not requests:

@@ -150,7 +150,9 @@ class PipelineCursor:
     of the submit run asked for it (its slot is held until the submission shows up or the run ends).
     ``in_flight``: recording -> its submission's ids (job, conversation, recording version and URI).
     ``submissions_after``: storage id of the last submission taken in. ``serial`` numbers the tick's requests so
-    that a re-evaluated tick asks for the same run keys (and the daemon launches nothing twice).
+    that a re-evaluated tick asks for the same run keys (and the daemon launches nothing twice). ``ready``:
+    completed conversations whose load is not requested yet, gathered into bigger batches since ``ready_since``
+    (epoch seconds).
     """
 
     scan: str | None = None
@@ -159,6 +161,8 @@ class PipelineCursor:
     in_flight: dict[str, dict[str, str]] = field(default_factory=dict)
     submissions_after: int | None = None
     serial: int = 0
+    ready: list[str] = field(default_factory=list)
+    ready_since: float | None = None
 
     @classmethod
     def from_json(cls, text: str | None) -> PipelineCursor:
@@ -184,6 +188,7 @@ def build_pipeline_sensor(
     max_jobs_in_flight: int = DEFAULT_MAX_JOBS_IN_FLIGHT,
     minimum_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_S,
     tick_budget_s: float = 40.0,
+    load_wait_s: float = 10.0,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
 ) -> SensorDefinition:
     """The sensor that drives ``keys``' pipeline: submissions in batches of free slots, completions in bulk.
@@ -191,7 +196,7 @@ def build_pipeline_sensor(
     ``jobs`` are the submit, conversation and load jobs it requests, named by ``keys``.
     ``max_jobs_in_flight`` is the Symbl account's concurrent-job limit (50 after an upgrade, 2 on trial
     accounts). Each tick takes at most ``tick_budget_s`` (well inside Dagster's 60 s limit); what does not fit
-    continues next tick.
+    continues next tick. Completed conversations wait up to ``load_wait_s`` to be loaded in a bigger batch.
     """
     _check_budget(tick_budget_s)
     if max_jobs_in_flight < 1:
@@ -219,6 +224,7 @@ def build_pipeline_sensor(
             client=client,
             max_jobs_in_flight=max_jobs_in_flight,
             deadline=deadline,
+            load_wait_s=load_wait_s,
         )
 
     return pipeline_sensor
@@ -233,6 +239,7 @@ def evaluate_pipeline_tick(
     client: SymblClient,
     max_jobs_in_flight: int,
     deadline: float,
+    load_wait_s: float = 10.0,
 ) -> SensorResult:
     """One tick of the pipeline sensor (see the module docstring); ``deadline`` is a ``time.monotonic()`` value."""
     instance = context.instance
@@ -259,31 +266,42 @@ def evaluate_pipeline_tick(
     queued = set(cursor.pending)
     cursor.pending.extend(key for key in dict.fromkeys(arrivals) if key not in queued)
 
+    # Every run costs a process start: hand out slots, and request loads, in batches of at least half the limit,
+    # unless what is waiting is all there is (or the loads have waited long enough).
+    batch = max(1, max_jobs_in_flight // 2)
     free = max(0, max_jobs_in_flight - cursor.jobs_in_flight)
+    if free < min(batch, len(cursor.pending)):
+        free = 0
     granted, cursor.pending = cursor.pending[:free], cursor.pending[free:]
+    if completed and not cursor.ready:
+        cursor.ready_since = time.time()
+    cursor.ready.extend(key for key in completed if key not in cursor.ready)
+    loads: list[str] = []
+    drained = not cursor.pending and not cursor.jobs_in_flight and not granted
+    waited = cursor.ready_since is not None and time.time() - cursor.ready_since >= load_wait_s
+    if cursor.ready and (len(cursor.ready) >= batch or waited or drained):
+        loads, cursor.ready, cursor.ready_since = cursor.ready, [], None
     order = {
         key: index for index, key in enumerate([*instance.get_dynamic_partitions(keys.partitions_name), *new_keys])
     }
 
     cursor.serial += 1
     run_requests: list[RunRequest] = []
-    for index, batch in enumerate(contiguous_batches(granted, order)):
-        # Run keys are unique per pipeline (the daemon keeps them per sensor, but the sensor looks its runs up
-        # by key across the instance, where another pipeline's "submit:1:0" may also live).
-        run_key = keys.named(f"submit:{cursor.serial}:{index}")
-        run_requests.append(_batch_request(keys.submit_job, run_key, batch))
-        cursor.submitting.update(dict.fromkeys(batch, run_key))
-    for index, batch in enumerate(contiguous_batches(completed, order)):
-        run_requests.append(_batch_request(keys.load_job, keys.named(f"load:{cursor.serial}:{index}"), batch))
+    for index, keys_batch in enumerate(contiguous_batches(granted, order)):
+        run_key = f"{keys.submit_job}:{cursor.serial}:{index}"
+        run_requests.append(_batch_request(keys.submit_job, run_key, keys_batch))
+        cursor.submitting.update(dict.fromkeys(keys_batch, run_key))
+    for index, keys_batch in enumerate(contiguous_batches(loads, order)):
+        run_requests.append(_batch_request(keys.load_job, f"{keys.load_job}:{cursor.serial}:{index}", keys_batch))
     for key, job_id in failed_jobs.items():
         context.log.warning(f"{key}: Symbl job {job_id} failed; a run of its conversation records why")
         run_requests.append(
-            RunRequest(job_name=keys.conversation_job, partition_key=key, run_key=keys.named(f"failed:{job_id}"))
+            RunRequest(job_name=keys.conversation_job, partition_key=key, run_key=f"{keys.conversation_job}:{job_id}")
         )
 
     context.log.info(
         f"{len(arrivals)} new or changed recording(s) ({len(new_keys)} new partition(s)); "
-        f"{len(granted)} submitted, {len(completed)} completed, {len(failed_jobs)} failed; "
+        f"{len(granted)} submitted, {len(completed)} completed, {len(loads)} to load, {len(failed_jobs)} failed; "
         f"{cursor.jobs_in_flight} job(s) in flight of {max_jobs_in_flight}, {len(cursor.pending)} waiting; "
         + ("scan complete" if scan.complete else "scan continues next tick")
     )

@@ -11,11 +11,12 @@ import wave
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterRunStatus, RunsFilter, instance_for_test
 
 from symbl_dagster.keys import DEFAULT_KEYS
 from symbl_dagster.pipeline import execute_run_request
-from symbl_dagster.sensors import PipelineCursor
+from symbl_dagster.sensors import PipelineCursor, contiguous_batches
 from symbl_dagster.steps import META_JOB_ID
 from symbl_dagster.storage import LocalRecordingStorage
 
@@ -195,3 +196,18 @@ def test_rematerializing_one_partition_by_hand(load_test_server: SymblServer, tm
         assert pipeline.warehouse().row_counts(keys[0]) == before  # rows replaced, not added
         names = set(pipeline.warehouse().read_table("symbl_members", keys[0])["name"])
         assert "Alice Agent" in names
+
+
+def test_batches_are_ranges_of_neighbouring_partitions() -> None:
+    order = {key: index for index, key in enumerate(["a", "b", "c", "d", "e", "f"])}
+    assert contiguous_batches(["e", "a", "b", "d", "b"], order) == [["a", "b"], ["d", "e"]]
+    assert contiguous_batches([], order) == []
+
+
+def test_a_cursor_the_sensor_did_not_write_is_refused_clearly() -> None:
+    assert PipelineCursor.from_json(None) == PipelineCursor()
+    restored = PipelineCursor.from_json(PipelineCursor(pending=["a"], in_flight={"b": {"symbl/job_id": "j"}}).to_json())
+    assert restored.pending == ["a"] and restored.jobs_in_flight == 1
+    for foreign in ("not json", '{"unknown": 1}', "[1, 2]"):
+        with pytest.raises(ValueError, match="not one it wrote"):
+            PipelineCursor.from_json(foreign)

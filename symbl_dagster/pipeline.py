@@ -39,6 +39,7 @@ from symbl_dagster.sensors import (
     DEFAULT_SENSOR_INTERVAL_S,
     RUN_KEY_TAG,
     PipelineCursor,
+    RecordingRetryPolicy,
     build_pipeline_sensor,
 )
 from symbl_dagster.steps import SubmissionConfig
@@ -64,6 +65,7 @@ def build_definitions(
     max_jobs_in_flight: int = DEFAULT_MAX_JOBS_IN_FLIGHT,
     sensor_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     sensor_interval_s: int = DEFAULT_SENSOR_INTERVAL_S,
+    retry: RecordingRetryPolicy | None = None,
 ) -> Definitions:
     """One recordings pipeline: its assets, the jobs its sensor requests, the sensor and its resources.
 
@@ -80,6 +82,7 @@ def build_definitions(
         max_jobs_in_flight: the Symbl account's concurrent-job limit; submissions never exceed it.
         sensor_status: whether the sensor starts running when the code location loads.
         sensor_interval_s: the least time between two ticks of the sensor.
+        retry: how the sensor tries a recording again after a transient failure (default ``RecordingRetryPolicy()``).
     """
     keys = PipelineKeys(name, key_prefix=tuple(key_prefix))
     assets = translate_assets(
@@ -126,6 +129,7 @@ def build_definitions(
         max_jobs_in_flight=max_jobs_in_flight,
         minimum_interval_seconds=sensor_interval_s,
         default_status=sensor_status,
+        retry=retry or RecordingRetryPolicy(),
     )
     return Definitions(
         assets=assets,
@@ -233,7 +237,7 @@ def run_in_process(
             if on_run is not None:
                 on_run(request, result)
         state = PipelineCursor.from_json(progress.cursor)
-        if not requests and not state.pending and not state.jobs_in_flight and not state.ready:
+        if not requests and state.idle:
             progress.idle = True
             break
         if not requests:

@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetMaterialization,
+    AssetObservation,
     AssetRecordsFilter,
+    DagsterEventType,
     DagsterInstance,
     DefaultSensorStatus,
+    MetadataValue,
     RunRequest,
     RunsFilter,
     SensorDefinition,
@@ -37,6 +40,7 @@ from symbl_dagster.keys import DEFAULT_KEYS, PipelineKeys
 from symbl_dagster.models import Job
 from symbl_dagster.partitions import RECORDINGS_PARTITIONS, RECORDINGS_PARTITIONS_NAME
 from symbl_dagster.steps import (
+    FAILED_RECORDINGS,
     META_CONVERSATION_ID,
     META_JOB_ID,
     META_RECORDING_URI,
@@ -152,7 +156,8 @@ class PipelineCursor:
     ``submissions_after``: storage id of the last submission taken in. ``serial`` numbers the tick's requests so
     that a re-evaluated tick asks for the same run keys (and the daemon launches nothing twice). ``ready``:
     completed conversations whose load is not requested yet, gathered into bigger batches since ``ready_since``
-    (epoch seconds).
+    (epoch seconds). ``attempts``: recording -> how many of its submissions failed for a transient reason so far;
+    ``retry_at``: recording -> when (epoch seconds) it goes back into ``pending`` after such a failure.
     """
 
     scan: str | None = None
@@ -163,6 +168,8 @@ class PipelineCursor:
     serial: int = 0
     ready: list[str] = field(default_factory=list)
     ready_since: float | None = None
+    attempts: dict[str, int] = field(default_factory=dict)
+    retry_at: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str | None) -> PipelineCursor:
@@ -180,6 +187,32 @@ class PipelineCursor:
     def jobs_in_flight(self) -> int:
         return len(self.in_flight) + len(self.submitting)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waits, runs, waits to be loaded or is due for another attempt."""
+        return not self.pending and not self.jobs_in_flight and not self.ready and not self.retry_at
+
+
+@dataclass(frozen=True)
+class RecordingRetryPolicy:
+    """How the pipeline sensor heals transient failures of a recording (network, 5xx, 429, a Symbl job that
+    failed for a reason other than the recording itself): it submits the recording again after
+    ``backoff_s * 2 ** (attempt - 1)`` seconds (at most ``max_backoff_s``), up to ``max_attempts`` submissions in
+    all. Permanent failures (a 400, a recording Symbl cannot decode or that is too long) are never retried."""
+
+    max_attempts: int = 4
+    backoff_s: float = 10.0
+    max_backoff_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.backoff_s < 0 or self.max_backoff_s < self.backoff_s:
+            raise ValueError(f"need 0 <= backoff_s <= max_backoff_s, got {self.backoff_s} and {self.max_backoff_s}")
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
+
 
 def build_pipeline_sensor(
     *,
@@ -189,6 +222,7 @@ def build_pipeline_sensor(
     minimum_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_S,
     tick_budget_s: float = 40.0,
     load_wait_s: float = 10.0,
+    retry: RecordingRetryPolicy = RecordingRetryPolicy(),
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
 ) -> SensorDefinition:
     """The sensor that drives ``keys``' pipeline: submissions in batches of free slots, completions in bulk.
@@ -197,6 +231,7 @@ def build_pipeline_sensor(
     ``max_jobs_in_flight`` is the Symbl account's concurrent-job limit (50 after an upgrade, 2 on trial
     accounts). Each tick takes at most ``tick_budget_s`` (well inside Dagster's 60 s limit); what does not fit
     continues next tick. Completed conversations wait up to ``load_wait_s`` to be loaded in a bigger batch.
+    ``retry`` says how a recording whose submission or Symbl job failed for a transient reason is tried again.
     """
     _check_budget(tick_budget_s)
     if max_jobs_in_flight < 1:
@@ -225,6 +260,7 @@ def build_pipeline_sensor(
             max_jobs_in_flight=max_jobs_in_flight,
             deadline=deadline,
             load_wait_s=load_wait_s,
+            retry=retry,
         )
 
     return pipeline_sensor
@@ -240,31 +276,39 @@ def evaluate_pipeline_tick(
     max_jobs_in_flight: int,
     deadline: float,
     load_wait_s: float = 10.0,
+    retry: RecordingRetryPolicy = RecordingRetryPolicy(),
 ) -> SensorResult:
     """One tick of the pipeline sensor (see the module docstring); ``deadline`` is a ``time.monotonic()`` value."""
     instance = context.instance
-    _take_in_submissions(instance, keys, cursor, context)
+    failures = _take_in_submissions(instance, keys, cursor, context)
 
     completed: list[str] = []
-    asset_events: list[AssetMaterialization] = []
+    asset_events: list[AssetMaterialization | AssetObservation] = []
     failed_jobs: dict[str, str] = {}
     for key, job in _poll_jobs(client, cursor.in_flight, deadline, context).items():
         submission = cursor.in_flight[key]
         if job is None or job.is_failed:
             failed_jobs[key] = submission[META_JOB_ID]
+            failures[key] = job_failure(submission[META_JOB_ID], job)
             del cursor.in_flight[key]
         elif job.is_completed:
             asset_events.append(conversation_materialization(keys, key, submission, job))
             completed.append(key)
+            cursor.attempts.pop(key, None)
             del cursor.in_flight[key]
+    asset_events.extend(_retry_or_give_up(keys, cursor, failures, retry, context))
 
     scan = _scan(context, storage, cursor.scan, deadline)
     cursor.scan = scan.cursor
     known = set(instance.get_dynamic_partitions(keys.partitions_name))
     arrivals = [recording.partition_key for recording in _unique(scan.recordings)]
     new_keys = list(dict.fromkeys(key for key in arrivals if key not in known))
+    now = time.time()
+    due = [key for key, at in cursor.retry_at.items() if at <= now]
+    for key in due:
+        del cursor.retry_at[key]
     queued = set(cursor.pending)
-    cursor.pending.extend(key for key in dict.fromkeys(arrivals) if key not in queued)
+    cursor.pending.extend(key for key in dict.fromkeys([*due, *arrivals]) if key not in queued)
 
     # Every run costs a process start: hand out slots, and request loads, in batches of at least half the limit,
     # unless what is waiting is all there is (or the loads have waited long enough).
@@ -302,8 +346,8 @@ def evaluate_pipeline_tick(
     context.log.info(
         f"{len(arrivals)} new or changed recording(s) ({len(new_keys)} new partition(s)); "
         f"{len(granted)} submitted, {len(completed)} completed, {len(loads)} to load, {len(failed_jobs)} failed; "
-        f"{cursor.jobs_in_flight} job(s) in flight of {max_jobs_in_flight}, {len(cursor.pending)} waiting; "
-        + ("scan complete" if scan.complete else "scan continues next tick")
+        f"{cursor.jobs_in_flight} job(s) in flight of {max_jobs_in_flight}, {len(cursor.pending)} waiting, "
+        f"{len(cursor.retry_at)} to retry; " + ("scan complete" if scan.complete else "scan continues next tick")
     )
     return SensorResult(
         run_requests=run_requests,
@@ -315,9 +359,10 @@ def evaluate_pipeline_tick(
 
 def _take_in_submissions(
     instance: DagsterInstance, keys: PipelineKeys, cursor: PipelineCursor, context: SensorEvaluationContext
-) -> None:
+) -> dict[str, RecordingFailureReport]:
     """Move each recording whose submission materialized (by a sensor's run or by hand) into ``in_flight``, and
-    free the slots of submit runs that ended without submitting their recording (its partition shows why)."""
+    free the slots of submit runs that ended without submitting their recording (its partition shows why).
+    Returns those recordings' failures."""
     ended = {run_key for run_key in set(cursor.submitting.values()) if _run_ended(instance, run_key)}
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=keys.submission, after_storage_id=cursor.submissions_after),
@@ -340,12 +385,97 @@ def _take_in_submissions(
             name: metadata.get(name, "")
             for name in (META_JOB_ID, META_CONVERSATION_ID, META_RECORDING_VERSION, META_RECORDING_URI)
         }
+    failures: dict[str, RecordingFailureReport] = {}
     if len(records) == _SUBMISSIONS_PER_TICK:
-        return  # more submissions to take in: a run that ended may still have some of them
+        return failures  # more submissions to take in: a run that ended may still have some of them
+    reported = {run_key: _run_failures(instance, run_key) for run_key in ended}
     for key, run_key in list(cursor.submitting.items()):
         if run_key in ended:
-            context.log.warning(f"{key}: its submit run {run_key} ended without submitting it")
+            # A run that ended without a word about this recording was cut short (a crash, a killed worker):
+            # its outcome is unknown, and the next submission adopts whatever it may have created.
+            failures[key] = reported[run_key].get(
+                key, RecordingFailureReport(f"its submit run {run_key} ended without submitting it", transient=True)
+            )
             del cursor.submitting[key]
+    return failures
+
+
+@dataclass(frozen=True)
+class RecordingFailureReport:
+    """Why a recording's submission or Symbl job failed, and whether trying again may help."""
+
+    reason: str
+    transient: bool
+
+
+def job_failure(job_id: str, job: Job | None) -> RecordingFailureReport:
+    """A Symbl job's failure. Symbl reports a recording it cannot use (undecodable, no audio, too long) with a
+    message about the recording: that one fails again; anything else (an internal error) may pass."""
+    if job is None:
+        return RecordingFailureReport(f"Symbl no longer knows job {job_id}", transient=True)
+    message = job.message or "no reason given"
+    about_recording = message.lower().startswith("recording")
+    return RecordingFailureReport(f"Symbl job {job_id} failed: {message}", transient=not about_recording)
+
+
+def _run_failures(instance: DagsterInstance, run_key: str) -> dict[str, RecordingFailureReport]:
+    """The recordings a finished run reported as failed (the step failure's ``failed_recordings`` metadata)."""
+    runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
+    if not runs:
+        return {}
+    failures: dict[str, RecordingFailureReport] = {}
+    records = instance.get_records_for_run(runs[0].run_id, of_type=DagsterEventType.STEP_FAILURE).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        data = event.step_failure_data if event is not None else None
+        user_data = data.user_failure_data if data is not None else None
+        reported = user_data.metadata.get(FAILED_RECORDINGS) if user_data is not None else None
+        recordings = reported.value if reported is not None else None
+        if not isinstance(recordings, Mapping):
+            continue
+        for key, failure in recordings.items():
+            if isinstance(failure, Mapping):
+                failures[key] = RecordingFailureReport(str(failure.get("reason")), bool(failure.get("transient")))
+    return failures
+
+
+def _retry_or_give_up(
+    keys: PipelineKeys,
+    cursor: PipelineCursor,
+    failures: Mapping[str, RecordingFailureReport],
+    retry: RecordingRetryPolicy,
+    context: SensorEvaluationContext,
+) -> list[AssetObservation]:
+    """Schedule another attempt of each transiently failed recording; for each one that failed for good (a
+    permanent failure, or the last attempt), log why and record it on its submission partition, where the UI
+    shows it."""
+    given_up: list[AssetObservation] = []
+    now = time.time()
+    for key, failure in failures.items():
+        attempt = cursor.attempts.get(key, 0) + 1
+        if failure.transient and attempt < retry.max_attempts:
+            cursor.attempts[key] = attempt
+            cursor.retry_at[key] = now + retry.delay(attempt)
+            context.log.warning(
+                f"{key}: attempt {attempt} of {retry.max_attempts} failed ({failure.reason}); "
+                f"trying again in {retry.delay(attempt):g} s"
+            )
+            continue
+        cursor.attempts.pop(key, None)
+        verdict = f"gave up after {attempt} attempt(s)" if failure.transient else "permanent failure, not retried"
+        context.log.error(f"{key}: {verdict}: {failure.reason}")
+        given_up.append(
+            AssetObservation(
+                asset_key=keys.submission,
+                partition=key,
+                metadata={
+                    "symbl/failure": MetadataValue.text(failure.reason),
+                    "symbl/failure_verdict": MetadataValue.text(verdict),
+                    "symbl/attempts": MetadataValue.int(attempt),
+                },
+            )
+        )
+    return given_up
 
 
 def _run_ended(instance: DagsterInstance, run_key: str) -> bool:

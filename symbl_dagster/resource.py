@@ -11,7 +11,7 @@ from pydantic import Field
 from symbl_dagster.client import DEFAULT_BASE_URL, PollingPolicy, RetryPolicy, SymblClient, Timeouts, read_symbl_conf
 from symbl_dagster.errors import SymblConfigurationError
 
-# One client per (base URL, credentials, settings) for the whole process; keyed by a digest, never the secret.
+# One client per (base URL, credentials, policies) for the whole process; keyed by a digest, never the secret.
 _CLIENTS: dict[tuple[object, ...], SymblClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 

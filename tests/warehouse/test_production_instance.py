@@ -1,4 +1,4 @@
-"""dagster.production.yaml builds a real PostgreSQL-backed instance with the `symbl` pool, and stores runs."""
+"""dagster.production.yaml builds a real PostgreSQL-backed instance with a run queue, and stores runs."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.instance.config import PoolGranularity
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 pytestmark = pytest.mark.postgres
 
-SYMBL_TRIAL_CONCURRENT_JOBS = 2
 
 
 @pytest.fixture
@@ -23,23 +21,20 @@ def production_instance(production_dagster_home: Path) -> Iterator[dg.DagsterIns
     instance.dispose()
 
 
-def test_storage_queue_and_symbl_pool(production_instance):
+def test_storage_queue_and_no_symbl_pool(production_instance):
     instance = production_instance
     assert isinstance(instance.run_storage, PostgresRunStorage)
     assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
     assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
     assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
 
-    pools = instance.get_concurrency_config().pool_config
-    assert pools.default_pool_limit == SYMBL_TRIAL_CONCURRENT_JOBS
-    assert pools.pool_granularity == PoolGranularity.RUN
-    # The pool's slots live in PostgreSQL, shared by every run and the daemon.
-    instance.event_log_storage.initialize_concurrency_limit_to_default("symbl")
-    assert instance.event_log_storage.get_concurrency_info("symbl").slot_count == SYMBL_TRIAL_CONCURRENT_JOBS
+    assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 10
+    # No run waits on a Symbl job: the recordings sensor keeps jobs in flight within the limit, not a pool.
+    assert instance.get_concurrency_config().pool_config.default_pool_limit is None
 
 
 def test_a_run_is_stored_in_postgresql(production_instance):
-    @dg.asset(pool="symbl")
+    @dg.asset
     def calls_symbl() -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata={"jobs": 1})
 

@@ -213,6 +213,7 @@ def _drive(defs: Any, instance: Any, plots_dir: Path, timeout_s: float, out: Tex
     from symbl_dagster.pipeline import run_in_process
 
     storage = instance.run_storage
+    fail_interrupted_runs(instance)
     cursor = _requeue_unfinished(instance, storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY), orphans)
     started = time.monotonic()
     ticks = 0
@@ -303,6 +304,16 @@ def failure_lines(result: Any) -> list[str]:
     return lines
 
 
+def fail_interrupted_runs(instance: Any) -> None:
+    """Mark the runs an interrupted demo left unfinished as failed, as the daemon's run monitoring does for a
+    dead worker: nothing else runs in this instance, and the sensor then retries their recordings."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    unfinished = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    for run in instance.get_runs(filters=RunsFilter(statuses=unfinished)):
+        instance.report_run_failed(run, "its process ended before the run did (the demo was interrupted)")
+
+
 def _orphans(instance: Any, recordings_dir: Path) -> set[str]:
     """Partitions with no recording behind them: added by hand in the UI, or their file was removed."""
     from symbl_dagster.storage import LocalRecordingStorage, RecordingNotFoundError
@@ -323,7 +334,7 @@ def _requeue_unfinished(instance: Any, cursor: str | None, orphans: set[str]) ->
     from symbl_dagster.sensors import PipelineCursor
 
     state = PipelineCursor.from_json(cursor)
-    busy = set(state.pending) | set(state.submitting) | set(state.in_flight) | set(state.ready) | set(state.retry_at)
+    busy = {*state.pending, *state.submitting, *state.in_flight, *state.ready, *state.retry_at, *state.loading}
     retry = sorted(_unfinished(instance) - busy - orphans)
     if not retry:
         return cursor

@@ -157,7 +157,9 @@ class PipelineCursor:
     that a re-evaluated tick asks for the same run keys (and the daemon launches nothing twice). ``ready``:
     completed conversations whose load is not requested yet, gathered into bigger batches since ``ready_since``
     (epoch seconds). ``attempts``: recording -> how many of its submissions failed for a transient reason so far;
-    ``retry_at``: recording -> when (epoch seconds) it goes back into ``pending`` after such a failure.
+    ``retry_at``: recording -> when (epoch seconds) it goes back into ``pending`` after such a failure (its
+    submission reuses the job, so a failed load is retried the same way). ``loading``: recording -> run key of
+    the load run asked for it.
     """
 
     scan: str | None = None
@@ -170,6 +172,7 @@ class PipelineCursor:
     ready_since: float | None = None
     attempts: dict[str, int] = field(default_factory=dict)
     retry_at: dict[str, float] = field(default_factory=dict)
+    loading: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str | None) -> PipelineCursor:
@@ -189,8 +192,8 @@ class PipelineCursor:
 
     @property
     def idle(self) -> bool:
-        """Nothing waits, runs, waits to be loaded or is due for another attempt."""
-        return not self.pending and not self.jobs_in_flight and not self.ready and not self.retry_at
+        """Nothing waits, runs, waits to be loaded, loads or is due for another attempt."""
+        return not (self.pending or self.jobs_in_flight or self.ready or self.loading or self.retry_at)
 
 
 @dataclass(frozen=True)
@@ -280,7 +283,7 @@ def evaluate_pipeline_tick(
 ) -> SensorResult:
     """One tick of the pipeline sensor (see the module docstring); ``deadline`` is a ``time.monotonic()`` value."""
     instance = context.instance
-    failures = _take_in_submissions(instance, keys, cursor, context)
+    failures = {**_take_in_submissions(instance, keys, cursor, context), **_take_in_loads(instance, keys, cursor)}
 
     completed: list[str] = []
     asset_events: list[AssetMaterialization | AssetObservation] = []
@@ -317,9 +320,7 @@ def evaluate_pipeline_tick(
     if free < min(batch, len(cursor.pending)):
         free = 0
     granted, cursor.pending = cursor.pending[:free], cursor.pending[free:]
-    if completed and not cursor.ready:
-        cursor.ready_since = time.time()
-    cursor.ready.extend(key for key in completed if key not in cursor.ready)
+    _make_ready(cursor, completed)
     loads: list[str] = []
     drained = not cursor.pending and not cursor.jobs_in_flight and not granted
     waited = cursor.ready_since is not None and time.time() - cursor.ready_since >= load_wait_s
@@ -336,7 +337,9 @@ def evaluate_pipeline_tick(
         run_requests.append(_batch_request(keys.submit_job, run_key, keys_batch))
         cursor.submitting.update(dict.fromkeys(keys_batch, run_key))
     for index, keys_batch in enumerate(contiguous_batches(loads, order)):
-        run_requests.append(_batch_request(keys.load_job, f"{keys.load_job}:{cursor.serial}:{index}", keys_batch))
+        run_key = f"{keys.load_job}:{cursor.serial}:{index}"
+        run_requests.append(_batch_request(keys.load_job, run_key, keys_batch))
+        cursor.loading.update(dict.fromkeys(keys_batch, run_key))
     for key, job_id in failed_jobs.items():
         context.log.warning(f"{key}: Symbl job {job_id} failed; a run of its conversation records why")
         run_requests.append(
@@ -380,7 +383,11 @@ def _take_in_submissions(
             cursor.pending.remove(materialization.partition)
         recorded = latest_metadata(instance, keys.conversation, materialization.partition)
         if recorded is not None and recorded.get(META_JOB_ID) == metadata.get(META_JOB_ID):
-            continue  # a run by hand reused a job whose conversation is already recorded
+            # The job's conversation is already recorded (a run by hand, or a retry after a load that failed):
+            # load it unless it is loaded, or the run that reused the job loads it itself.
+            if _run_finished(instance, record.run_id) and not _loaded(instance, keys, materialization.partition):
+                _make_ready(cursor, [materialization.partition])
+            continue
         cursor.in_flight[materialization.partition] = {
             name: metadata.get(name, "")
             for name in (META_JOB_ID, META_CONVERSATION_ID, META_RECORDING_VERSION, META_RECORDING_URI)
@@ -481,6 +488,47 @@ def _retry_or_give_up(
 def _run_ended(instance: DagsterInstance, run_key: str) -> bool:
     runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
     return bool(runs) and runs[0].is_finished
+
+
+def _run_finished(instance: DagsterInstance, run_id: str) -> bool:
+    run = instance.get_run_by_id(run_id) if run_id else None
+    return run is None or run.is_finished
+
+
+def _loaded(instance: DagsterInstance, keys: PipelineKeys, partition_key: str) -> bool:
+    """Whether the partition's latest recorded conversation is the one its warehouse rows came from."""
+    conversation = latest_metadata(instance, keys.conversation, partition_key)
+    loaded = latest_metadata(instance, keys.timeseries, partition_key)
+    if conversation is None or loaded is None:
+        return False
+    return loaded.get(META_CONVERSATION_ID) == conversation.get(META_CONVERSATION_ID)
+
+
+def _make_ready(cursor: PipelineCursor, completed: Iterable[str]) -> None:
+    """Queue completed conversations for loading (in bigger batches, see ``PipelineCursor.ready``)."""
+    new = [key for key in completed if key not in cursor.ready]
+    if new and not cursor.ready:
+        cursor.ready_since = time.time()
+    cursor.ready.extend(new)
+
+
+def _take_in_loads(
+    instance: DagsterInstance, keys: PipelineKeys, cursor: PipelineCursor
+) -> dict[str, RecordingFailureReport]:
+    """Forget the load runs that ended; a recording one of them did not load failed (transiently, when the run
+    ended without a word about it: a killed worker)."""
+    failures: dict[str, RecordingFailureReport] = {}
+    ended = {run_key for run_key in set(cursor.loading.values()) if _run_ended(instance, run_key)}
+    reported = {run_key: _run_failures(instance, run_key) for run_key in ended}
+    for key, run_key in list(cursor.loading.items()):
+        if run_key not in ended:
+            continue
+        del cursor.loading[key]
+        if key in reported[run_key]:
+            failures[key] = reported[run_key][key]
+        elif not _loaded(instance, keys, key):
+            failures[key] = RecordingFailureReport(f"its load run {run_key} ended without loading it", True)
+    return failures
 
 
 def _poll_jobs(

@@ -6,7 +6,11 @@ no duplicate rows, and that the app secret is in nothing written."""
 from __future__ import annotations
 
 import io
+import json
+import multiprocessing
+import os
 import secrets
+import signal
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,7 +23,7 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, instance_for_
 
 from symbl_dagster.cli import build_parser
 from symbl_dagster.client import SymblClient
-from symbl_dagster.demo import run_demo
+from symbl_dagster.demo import fail_interrupted_runs, run_demo
 from symbl_dagster.keys import DEFAULT_KEYS
 from symbl_dagster.pipeline import build_definitions, run_in_process
 from symbl_dagster.resource import PollingConfig, RetryConfig, SymblResource
@@ -34,6 +38,7 @@ from .test_batches import write_recordings
 
 APP_ID = "fault-campaign"
 SUBMISSIONS = ("/v1/process",)  # request faults hit the submissions, where a duplicate job could come from
+SLOT_WAIT = "every concurrent-job slot is taken (HTTP 429)"  # how a wait at the limit is logged
 FAST_RETRIES = RecordingRetryPolicy(max_attempts=5, backoff_s=0.2, max_backoff_s=1.0)
 
 
@@ -61,7 +66,9 @@ class Campaign:
     def client(self) -> SymblClient:
         return SymblClient(APP_ID, self.app_secret, self.server.base_url)
 
-    def drive(self, on_run: Callable[[Any, Any], None] | None = None, cursor: str | None = None) -> Any:
+    def drive(self, cursor: str | None = None, **callbacks: Any) -> Any:
+        """Play the daemon until every recording is loaded or failed for good (``on_tick``, ``on_run``: see
+        ``run_in_process``)."""
         defs = build_definitions(
             symbl=SymblResource(
                 app_id=APP_ID,
@@ -83,20 +90,25 @@ class Campaign:
             run_config={DEFAULT_KEYS.load_job: plots},
             poll_interval_s=0.1,
             timeout_s=150,
-            on_run=on_run,
+            **callbacks,
         )
 
-    def assert_exactly_once(self) -> None:
-        """Every recording loaded once, one live Symbl job per recording version, no duplicate rows."""
+    def assert_exactly_once(self) -> Counter[str]:
+        """Every recording loaded once, one live Symbl job per recording version, no duplicate rows. Returns the
+        Symbl jobs made, by status."""
         for key in self.keys:
             records = self.instance.fetch_materializations(
                 AssetRecordsFilter(asset_key=DEFAULT_KEYS.timeseries, asset_partitions=[key]), limit=10
             ).records
             assert len(records) == 1, f"{key}: loaded {len(records)} times"
         live: Counter[str] = Counter()
+        jobs: Counter[str] = Counter()
         with self.client() as client:
             for conversation in client.iter_conversations():
+                if "@" not in str(conversation.name):
+                    continue  # not the pipeline's (another user of the account)
                 statuses = [job.status for job in client.get_conversation(conversation.id).jobs]
+                jobs.update(statuses)
                 if statuses and statuses[0] != "failed":
                     live[str(conversation.name).split("@")[0]] += 1
         assert live == Counter(dict.fromkeys(self.keys, 1)), f"Symbl jobs that did not fail per recording: {live}"
@@ -108,6 +120,19 @@ class Campaign:
             warehouse.dispose()
         assert sorted(conversations["recording_key"]) == sorted(self.keys)
         assert Counter(messages["recording_key"]) == Counter(dict.fromkeys(self.keys, len(CANNED_MESSAGES)))
+        return jobs
+
+    def record_outcome(self, record_property: Callable[[str, object], None], jobs: Counter[str], logs: str) -> None:
+        """The fault's measured outcome, in the JUnit XML report (``--junitxml``)."""
+        outcome = {
+            "recordings": len(self.keys),
+            "loaded": len(self.instance.get_materialized_partitions(DEFAULT_KEYS.timeseries)),
+            "symbl_jobs": dict(jobs),
+            "lookups_after_unknown_outcome": logs.count("looking for its conversation"),
+            "waits_at_429": logs.count(SLOT_WAIT),
+            "sensor_retries": logs.count("trying again in"),
+        }
+        record_property("outcome", json.dumps(outcome, sort_keys=True))
 
     def assert_no_secret_written(self, captured: str) -> None:
         assert self.app_secret not in captured
@@ -178,45 +203,60 @@ def _captured(capfd: pytest.CaptureFixture[str]) -> str:
     ],
 )
 def test_request_and_job_faults_load_every_recording_once(
-    campaign: Callable[..., Campaign], faults: FaultSettings, evidence: str, capfd: pytest.CaptureFixture[str]
+    campaign: Callable[..., Campaign],
+    faults: FaultSettings,
+    evidence: str,
+    capfd: pytest.CaptureFixture[str],
+    record_property: Any,
 ) -> None:
     run = campaign(10, faults=faults)
     progress = run.drive()
     assert progress.idle
     captured = _captured(capfd)
     assert evidence in captured, "the fault never struck: the test proves nothing"
-    run.assert_exactly_once()
+    run.record_outcome(record_property, run.assert_exactly_once(), captured)
     run.assert_no_secret_written(captured)
 
 
-def test_token_expiry_mid_pipeline(campaign: Callable[..., Campaign], capfd: pytest.CaptureFixture[str]) -> None:
+def test_token_expiry_mid_pipeline(
+    campaign: Callable[..., Campaign], capfd: pytest.CaptureFixture[str], record_property: Any
+) -> None:
     run = campaign(6, job_s=1.5, token_lifetime_s=1)
     assert run.drive().idle
-    run.assert_exactly_once()
-    run.assert_no_secret_written(_captured(capfd))
+    captured = _captured(capfd)
+    run.record_outcome(record_property, run.assert_exactly_once(), captured)
+    run.assert_no_secret_written(captured)
 
 
 def test_every_slot_held_by_another_client_waits_for_one(
-    campaign: Callable[..., Campaign], capfd: pytest.CaptureFixture[str]
+    campaign: Callable[..., Campaign], capfd: pytest.CaptureFixture[str], record_property: Any
 ) -> None:
-    run = campaign(4, job_s=3.0, max_jobs=2)
-    with run.client() as other:  # another user of the account takes both slots for 3 s
-        for index in range(2):
-            other.submit_audio_file(run.root / "recordings" / run.keys[index], options={"name": f"other-{index}"})
-    progress = run.drive()
+    run = campaign(4, job_s=5.0, max_jobs=2)
+    other = run.client()
+    taken: list[bool] = []
+
+    def take_every_slot(cursor: str | None, requests: list[Any]) -> None:
+        """Just before the first submissions, another user of the account takes both slots for 5 s."""
+        if requests and not taken:
+            taken.append(True)
+            for index in range(2):
+                path = run.root / "recordings" / run.keys[index]
+                other.submit_audio_file(path, options={"name": f"other-{index}"})
+
+    with other:
+        progress = run.drive(on_tick=take_every_slot)
     assert progress.idle
     failed = [request for request, result in progress.runs if not result.success]
     assert not failed, "a 429 at the concurrency limit failed a run instead of waiting"
     captured = _captured(capfd)
-    assert "429" in captured, "the waits at the limit were not logged"
-    live: Counter[str] = Counter()
-    with run.client() as client:
-        names = [str(conversation.name) for conversation in client.iter_conversations()]
-        live.update(name.split("@")[0] for name in names if not name.startswith("other-"))
-    assert live == Counter(dict.fromkeys(run.keys, 1))
+    assert SLOT_WAIT in captured, "the waits at the limit were not logged"
+    run.record_outcome(record_property, run.assert_exactly_once(), captured)
+    run.assert_no_secret_written(captured)
 
 
-def test_server_restart_mid_job(campaign: Callable[..., Campaign], capfd: pytest.CaptureFixture[str]) -> None:
+def test_server_restart_mid_job(
+    campaign: Callable[..., Campaign], capfd: pytest.CaptureFixture[str], record_property: Any
+) -> None:
     run = campaign(4, job_s=2.0)
     restarted: list[bool] = []
 
@@ -228,8 +268,39 @@ def test_server_restart_mid_job(campaign: Callable[..., Campaign], capfd: pytest
 
     assert run.drive(on_run=restart_after_first_submission).idle
     assert restarted
-    run.assert_exactly_once()
-    run.assert_no_secret_written(_captured(capfd))
+    captured = _captured(capfd)
+    run.record_outcome(record_property, run.assert_exactly_once(), captured)
+    run.assert_no_secret_written(captured)
+
+
+def _load_until_killed(run: Campaign, cursor_file: Path) -> None:
+    """In a forked worker: drive the pipeline, and die by SIGKILL (as ``kill -9`` does) when a load writes."""
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    Warehouse.replace_recording = killed  # type: ignore[method-assign]
+    run.drive(on_tick=lambda cursor, requests: cursor_file.write_text(cursor or ""))
+
+
+def test_worker_killed_mid_load(
+    campaign: Callable[..., Campaign], capfd: pytest.CaptureFixture[str], record_property: Any
+) -> None:
+    run = campaign(4)
+    cursor_file = run.root / "sensor_cursor.json"
+    worker = multiprocessing.get_context("fork").Process(target=_load_until_killed, args=(run, cursor_file))
+    worker.start()
+    worker.join(120)
+    assert worker.exitcode == -signal.SIGKILL, "the worker was not killed in a load"
+    assert not run.instance.get_materialized_partitions(DEFAULT_KEYS.timeseries)
+
+    fail_interrupted_runs(run.instance)  # what the daemon's run monitoring does for a dead worker
+    assert run.drive(cursor=cursor_file.read_text()).idle
+    jobs = run.assert_exactly_once()
+    captured = _captured(capfd)
+    assert "ended without loading it" in captured, "the killed load was not what the sensor retried"
+    run.record_outcome(record_property, jobs, captured)
+    run.assert_no_secret_written(captured)
 
 
 def test_permanent_failure_is_not_retried_and_is_listed(

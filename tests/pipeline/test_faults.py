@@ -37,7 +37,7 @@ from symbl_server.settings import FaultSettings, ServerSettings
 from .test_batches import write_recordings
 
 APP_ID = "fault-campaign"
-SUBMISSIONS = ("/v1/process",)  # request faults hit the submissions, where a duplicate job could come from
+SUBMISSIONS = ("/v1/process",)  # where a lost answer could duplicate a Symbl job
 SLOT_WAIT = "every concurrent-job slot is taken (HTTP 429)"  # how a wait at the limit is logged
 FAST_RETRIES = RecordingRetryPolicy(max_attempts=5, backoff_s=0.2, max_backoff_s=1.0)
 
@@ -190,7 +190,7 @@ def _captured(capfd: pytest.CaptureFixture[str]) -> str:
     ("faults", "evidence"),
     [
         pytest.param(
-            FaultSettings(seed=1, error_rate=0.2, drop_rate=0.1, paths=SUBMISSIONS),
+            FaultSettings(seed=1, error_rate=0.2, drop_rate=0.1),
             "looking for its conversation",
             id="500s-and-drops",
         ),

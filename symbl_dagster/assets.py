@@ -37,6 +37,7 @@ from symbl_dagster.keys import DEFAULT_KEYS, PipelineKeys
 from symbl_dagster.outputs import DEFAULT_OUTPUTS, WarehouseOutput, parse_outputs, submission_options, tables_for
 from symbl_dagster.resource import SymblResource
 from symbl_dagster.steps import (
+    FAILED_RECORDINGS,
     LoadConfig,
     RecordingFailure,
     SubmissionConfig,
@@ -265,11 +266,11 @@ def _each_recording(
         try:
             events = list(work(key))
         except RecordingFailure as exc:
-            failures[key] = {"reason": exc.description, **_plain(exc.metadata)}
+            failures[key] = {"reason": exc.description, "transient": exc.transient, **_plain(exc.metadata)}
             context.log.error(f"{key}: {exc.description}")
             continue
         except Exception as exc:  # one recording's surprise must not cost its batch-mates their results
-            failures[key] = {"reason": f"{type(exc).__name__}: {exc}"}
+            failures[key] = {"reason": f"{type(exc).__name__}: {exc}", "transient": getattr(exc, "transient", False)}
             context.log.exception(f"{key}: unexpected error")
             continue
         for event in events:
@@ -282,7 +283,7 @@ def _each_recording(
         raise Failure(
             description=f"{len(failures)} of {len(partition_keys)} recording(s) failed: "
             + "; ".join(f"{key}: {failure['reason']}" for key, failure in failures.items()),
-            metadata={"failed_recordings": MetadataValue.json(failures)},
+            metadata={FAILED_RECORDINGS: MetadataValue.json(failures)},
             allow_retries=False,
         )
 

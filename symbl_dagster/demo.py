@@ -112,11 +112,20 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         if speakers is not None:
             print(f"Speakers:         {speakers}", file=out)
 
-        failed = _drive(defs, instance, plots_dir, args.job_timeout, out)
+        orphans = _orphans(instance, recordings_dir)
+        failed = _drive(defs, instance, plots_dir, args.job_timeout, out, orphans) - orphans
         _print_summary(warehouse_url, plots_dir, out)
+    for key in sorted(orphans):
+        print(
+            f"\nPartition {key!r} has no recording in {recordings_dir} (added by hand, or its file was removed): "
+            "skipped. Put the file back, or delete the partition in the Dagster UI.",
+            file=out,
+        )
     if failed:
         print(
-            f"\n{len(failed)} recording(s) failed: {', '.join(sorted(failed))} (run the demo again to retry)", file=out
+            f"\n{len(failed)} recording(s) failed: {', '.join(sorted(failed))} (each reason is above; transient "
+            "failures were already retried, so fix the cause, then run the demo again)",
+            file=out,
         )
         return 1
     return 0
@@ -196,15 +205,17 @@ def _definitions(base_url: str, recordings_dir: Path, warehouse_url: str, speake
     )
 
 
-def _drive(defs: Any, instance: Any, plots_dir: Path, timeout_s: float, out: TextIO) -> set[str]:
+def _drive(defs: Any, instance: Any, plots_dir: Path, timeout_s: float, out: TextIO, orphans: set[str]) -> set[str]:
     """Play the daemon's part in this process, as the production deployment does it: sensor ticks submit the
-    recordings in batches and notice completed jobs, and each batch run loads them. Returns the recordings that
-    failed (or were still waiting at ``timeout_s``)."""
+    recordings in batches and notice completed jobs, and each batch run loads them; the sensor retries transient
+    failures itself. Returns the recordings that failed (or were still waiting at ``timeout_s``); ``orphans``
+    (partitions with no recording) are left alone."""
     from symbl_dagster.keys import DEFAULT_KEYS
     from symbl_dagster.pipeline import run_in_process
 
     storage = instance.run_storage
-    cursor = _requeue_unfinished(instance, storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY))
+    fail_interrupted_runs(instance)
+    cursor = _requeue_unfinished(instance, storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY), orphans)
     started = time.monotonic()
     ticks = 0
 
@@ -226,10 +237,8 @@ def _drive(defs: Any, instance: Any, plots_dir: Path, timeout_s: float, out: Tex
         }.get(request.job_name, "ran")
         verdict = "done" if result.success else "FAILED"
         print(f"  [{time.monotonic() - started:5.1f} s] {count} recording(s) {what}: {verdict}", file=out, flush=True)
-        for event in result.get_step_failure_events():
-            error = event.step_failure_data.error
-            if error is not None:
-                print(f"    {error.message.strip()}", file=out)
+        for line in failure_lines(result):
+            print(f"    {line}", file=out)
 
     progress = run_in_process(
         defs,
@@ -279,14 +288,55 @@ def _unfinished(instance: Any) -> set[str]:
     return known - set(instance.get_materialized_partitions(DEFAULT_KEYS.timeseries))
 
 
-def _requeue_unfinished(instance: Any, cursor: str | None) -> str | None:
+def failure_lines(result: Any) -> list[str]:
+    """What a failed run says, one line per failed recording: the reason carries the server's message, the HTTP
+    status, the request and the next step (the step's own error message when it names no recording)."""
+    from symbl_dagster.steps import FAILED_RECORDINGS
+
+    lines: list[str] = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        reported = data.user_failure_data.metadata.get(FAILED_RECORDINGS) if data.user_failure_data else None
+        if reported is not None:
+            lines.extend(f"{key}: {failure['reason']}" for key, failure in reported.value.items())
+        elif data.error is not None:
+            cause = data.error.cause or data.error
+            lines.append(f"{cause.cls_name}: {cause.message.strip()}")
+    return lines
+
+
+def fail_interrupted_runs(instance: Any) -> None:
+    """Mark the runs an interrupted demo left unfinished as failed, as the daemon's run monitoring does for a
+    dead worker: nothing else runs in this instance, and the sensor then retries their recordings."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    unfinished = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    for run in instance.get_runs(filters=RunsFilter(statuses=unfinished)):
+        instance.report_run_failed(run, "its process ended before the run did (the demo was interrupted)")
+
+
+def _orphans(instance: Any, recordings_dir: Path) -> set[str]:
+    """Partitions with no recording behind them: added by hand in the UI, or their file was removed."""
+    from symbl_dagster.storage import LocalRecordingStorage, RecordingNotFoundError
+
+    storage = LocalRecordingStorage(directory=str(recordings_dir), settle_seconds=0)
+    orphans = set()
+    for key in _unfinished(instance):
+        try:
+            storage.get_recording(key)
+        except RecordingNotFoundError:
+            orphans.add(key)
+    return orphans
+
+
+def _requeue_unfinished(instance: Any, cursor: str | None, orphans: set[str]) -> str | None:
     """Put recordings that an earlier demo left unfinished (failed or interrupted) back in the sensor's queue.
-    Their submissions reuse any Symbl job that did not fail, so this never duplicates work."""
+    Their submissions adopt any Symbl job that did not fail, so this never duplicates work."""
     from symbl_dagster.sensors import PipelineCursor
 
     state = PipelineCursor.from_json(cursor)
-    busy = set(state.pending) | set(state.submitting) | set(state.in_flight) | set(state.ready)
-    retry = sorted(_unfinished(instance) - busy)
+    busy = {*state.pending, *state.submitting, *state.in_flight, *state.ready, *state.retry_at, *state.loading}
+    retry = sorted(_unfinished(instance) - busy - orphans)
     if not retry:
         return cursor
     state.pending.extend(retry)

@@ -40,6 +40,7 @@ from symbl_dagster.sensors import (
     DEFAULT_SENSOR_INTERVAL_S,
     RUN_KEY_TAG,
     PipelineCursor,
+    RecordingRetryPolicy,
     build_pipeline_sensor,
 )
 from symbl_dagster.steps import SubmissionConfig
@@ -66,6 +67,7 @@ def build_definitions(
     max_jobs_in_flight: int = DEFAULT_MAX_JOBS_IN_FLIGHT,
     sensor_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     sensor_interval_s: int = DEFAULT_SENSOR_INTERVAL_S,
+    retry: RecordingRetryPolicy | None = None,
 ) -> Definitions:
     """One recordings pipeline: its assets, the jobs its sensor requests, the sensor and its resources.
 
@@ -85,6 +87,7 @@ def build_definitions(
         max_jobs_in_flight: the Symbl account's concurrent-job limit; submissions never exceed it.
         sensor_status: whether the sensor starts running when the code location loads.
         sensor_interval_s: the least time between two ticks of the sensor.
+        retry: how the sensor tries a recording again after a transient failure (default ``RecordingRetryPolicy()``).
     """
     keys = PipelineKeys(name, key_prefix=tuple(key_prefix))
     enabled = parse_outputs(outputs)
@@ -134,6 +137,7 @@ def build_definitions(
         minimum_interval_seconds=sensor_interval_s,
         default_status=sensor_status,
         conversation_page=WarehouseOutput.SUMMARY_PAGE in enabled,
+        retry=retry or RecordingRetryPolicy(),
     )
     return Definitions(
         assets=assets,
@@ -244,7 +248,7 @@ def run_in_process(
             if on_run is not None:
                 on_run(request, result)
         state = PipelineCursor.from_json(progress.cursor)
-        if not requests and not state.pending and not state.jobs_in_flight and not state.ready:
+        if not requests and state.idle:
             progress.idle = True
             break
         if not requests:

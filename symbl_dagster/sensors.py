@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetMaterialization,
+    AssetObservation,
     AssetRecordsFilter,
+    DagsterEventType,
     DagsterInstance,
     DefaultSensorStatus,
+    MetadataValue,
     RunRequest,
     RunsFilter,
     SensorDefinition,
@@ -37,6 +40,7 @@ from symbl_dagster.keys import DEFAULT_KEYS, PipelineKeys
 from symbl_dagster.models import Job
 from symbl_dagster.partitions import RECORDINGS_PARTITIONS, RECORDINGS_PARTITIONS_NAME
 from symbl_dagster.steps import (
+    FAILED_RECORDINGS,
     META_CONVERSATION_ID,
     META_JOB_ID,
     META_RECORDING_URI,
@@ -152,7 +156,10 @@ class PipelineCursor:
     ``submissions_after``: storage id of the last submission taken in. ``serial`` numbers the tick's requests so
     that a re-evaluated tick asks for the same run keys (and the daemon launches nothing twice). ``ready``:
     completed conversations whose load is not requested yet, gathered into bigger batches since ``ready_since``
-    (epoch seconds).
+    (epoch seconds). ``attempts``: recording -> how many of its submissions failed for a transient reason so far;
+    ``retry_at``: recording -> when (epoch seconds) it goes back into ``pending`` after such a failure (its
+    submission reuses the job, so a failed load is retried the same way). ``loading``: recording -> run key of
+    the load run asked for it.
     """
 
     scan: str | None = None
@@ -163,6 +170,9 @@ class PipelineCursor:
     serial: int = 0
     ready: list[str] = field(default_factory=list)
     ready_since: float | None = None
+    attempts: dict[str, int] = field(default_factory=dict)
+    retry_at: dict[str, float] = field(default_factory=dict)
+    loading: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str | None) -> PipelineCursor:
@@ -180,6 +190,32 @@ class PipelineCursor:
     def jobs_in_flight(self) -> int:
         return len(self.in_flight) + len(self.submitting)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waits, runs, waits to be loaded, loads or is due for another attempt."""
+        return not (self.pending or self.jobs_in_flight or self.ready or self.loading or self.retry_at)
+
+
+@dataclass(frozen=True)
+class RecordingRetryPolicy:
+    """How the pipeline sensor heals transient failures of a recording (network, 5xx, 429, a Symbl job that
+    failed for a reason other than the recording itself): it submits the recording again after
+    ``backoff_s * 2 ** (attempt - 1)`` seconds (at most ``max_backoff_s``), up to ``max_attempts`` submissions in
+    all. Permanent failures (a 400, a recording Symbl cannot decode or that is too long) are never retried."""
+
+    max_attempts: int = 4
+    backoff_s: float = 10.0
+    max_backoff_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.backoff_s < 0 or self.max_backoff_s < self.backoff_s:
+            raise ValueError(f"need 0 <= backoff_s <= max_backoff_s, got {self.backoff_s} and {self.max_backoff_s}")
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
+
 
 def build_pipeline_sensor(
     *,
@@ -189,6 +225,7 @@ def build_pipeline_sensor(
     minimum_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_S,
     tick_budget_s: float = 40.0,
     load_wait_s: float = 10.0,
+    retry: RecordingRetryPolicy = RecordingRetryPolicy(),
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     conversation_page: bool = True,
 ) -> SensorDefinition:
@@ -200,6 +237,7 @@ def build_pipeline_sensor(
     continues next tick. Completed conversations wait up to ``load_wait_s`` to be loaded in a bigger batch.
     ``conversation_page``: whether each completed conversation is recorded with a link to its page (one
     Experience API call; the ``summary_page`` output).
+    ``retry`` says how a recording whose submission or Symbl job failed for a transient reason is tried again.
     """
     _check_budget(tick_budget_s)
     if max_jobs_in_flight < 1:
@@ -229,6 +267,7 @@ def build_pipeline_sensor(
             deadline=deadline,
             load_wait_s=load_wait_s,
             conversation_page=conversation_page,
+            retry=retry,
         )
 
     return pipeline_sensor
@@ -245,33 +284,41 @@ def evaluate_pipeline_tick(
     deadline: float,
     load_wait_s: float = 10.0,
     conversation_page: bool = True,
+    retry: RecordingRetryPolicy = RecordingRetryPolicy(),
 ) -> SensorResult:
     """One tick of the pipeline sensor (see the module docstring); ``deadline`` is a ``time.monotonic()`` value."""
     instance = context.instance
-    _take_in_submissions(instance, keys, cursor, context)
+    failures = {**_take_in_submissions(instance, keys, cursor, context), **_take_in_loads(instance, keys, cursor)}
 
     completed: list[str] = []
-    asset_events: list[AssetMaterialization] = []
+    asset_events: list[AssetMaterialization | AssetObservation] = []
     failed_jobs: dict[str, str] = {}
     for key, job in _poll_jobs(client, cursor.in_flight, deadline, context).items():
         submission = cursor.in_flight[key]
         if job is None or job.is_failed:
             failed_jobs[key] = submission[META_JOB_ID]
+            failures[key] = job_failure(submission[META_JOB_ID], job)
             del cursor.in_flight[key]
         elif job.is_completed:
             asset_events.append(
                 conversation_materialization(client, keys, key, submission, job, context.log, conversation_page)
             )
             completed.append(key)
+            cursor.attempts.pop(key, None)
             del cursor.in_flight[key]
+    asset_events.extend(_retry_or_give_up(keys, cursor, failures, retry, context))
 
     scan = _scan(context, storage, cursor.scan, deadline)
     cursor.scan = scan.cursor
     known = set(instance.get_dynamic_partitions(keys.partitions_name))
     arrivals = [recording.partition_key for recording in _unique(scan.recordings)]
     new_keys = list(dict.fromkeys(key for key in arrivals if key not in known))
+    now = time.time()
+    due = [key for key, at in cursor.retry_at.items() if at <= now]
+    for key in due:
+        del cursor.retry_at[key]
     queued = set(cursor.pending)
-    cursor.pending.extend(key for key in dict.fromkeys(arrivals) if key not in queued)
+    cursor.pending.extend(key for key in dict.fromkeys([*due, *arrivals]) if key not in queued)
 
     # Every run costs a process start: hand out slots, and request loads, in batches of at least half the limit,
     # unless what is waiting is all there is (or the loads have waited long enough).
@@ -280,9 +327,7 @@ def evaluate_pipeline_tick(
     if free < min(batch, len(cursor.pending)):
         free = 0
     granted, cursor.pending = cursor.pending[:free], cursor.pending[free:]
-    if completed and not cursor.ready:
-        cursor.ready_since = time.time()
-    cursor.ready.extend(key for key in completed if key not in cursor.ready)
+    _make_ready(cursor, completed)
     loads: list[str] = []
     drained = not cursor.pending and not cursor.jobs_in_flight and not granted
     waited = cursor.ready_since is not None and time.time() - cursor.ready_since >= load_wait_s
@@ -299,7 +344,9 @@ def evaluate_pipeline_tick(
         run_requests.append(_batch_request(keys.submit_job, run_key, keys_batch))
         cursor.submitting.update(dict.fromkeys(keys_batch, run_key))
     for index, keys_batch in enumerate(contiguous_batches(loads, order)):
-        run_requests.append(_batch_request(keys.load_job, f"{keys.load_job}:{cursor.serial}:{index}", keys_batch))
+        run_key = f"{keys.load_job}:{cursor.serial}:{index}"
+        run_requests.append(_batch_request(keys.load_job, run_key, keys_batch))
+        cursor.loading.update(dict.fromkeys(keys_batch, run_key))
     for key, job_id in failed_jobs.items():
         context.log.warning(f"{key}: Symbl job {job_id} failed; a run of its conversation records why")
         run_requests.append(
@@ -309,8 +356,8 @@ def evaluate_pipeline_tick(
     context.log.info(
         f"{len(arrivals)} new or changed recording(s) ({len(new_keys)} new partition(s)); "
         f"{len(granted)} submitted, {len(completed)} completed, {len(loads)} to load, {len(failed_jobs)} failed; "
-        f"{cursor.jobs_in_flight} job(s) in flight of {max_jobs_in_flight}, {len(cursor.pending)} waiting; "
-        + ("scan complete" if scan.complete else "scan continues next tick")
+        f"{cursor.jobs_in_flight} job(s) in flight of {max_jobs_in_flight}, {len(cursor.pending)} waiting, "
+        f"{len(cursor.retry_at)} to retry; " + ("scan complete" if scan.complete else "scan continues next tick")
     )
     return SensorResult(
         run_requests=run_requests,
@@ -322,9 +369,10 @@ def evaluate_pipeline_tick(
 
 def _take_in_submissions(
     instance: DagsterInstance, keys: PipelineKeys, cursor: PipelineCursor, context: SensorEvaluationContext
-) -> None:
+) -> dict[str, RecordingFailureReport]:
     """Move each recording whose submission materialized (by a sensor's run or by hand) into ``in_flight``, and
-    free the slots of submit runs that ended without submitting their recording (its partition shows why)."""
+    free the slots of submit runs that ended without submitting their recording (its partition shows why).
+    Returns those recordings' failures."""
     ended = {run_key for run_key in set(cursor.submitting.values()) if _run_ended(instance, run_key)}
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=keys.submission, after_storage_id=cursor.submissions_after),
@@ -342,22 +390,152 @@ def _take_in_submissions(
             cursor.pending.remove(materialization.partition)
         recorded = latest_metadata(instance, keys.conversation, materialization.partition)
         if recorded is not None and recorded.get(META_JOB_ID) == metadata.get(META_JOB_ID):
-            continue  # a run by hand reused a job whose conversation is already recorded
+            # The job's conversation is already recorded (a run by hand, or a retry after a load that failed):
+            # load it unless it is loaded, or the run that reused the job loads it itself.
+            if _run_finished(instance, record.run_id) and not _loaded(instance, keys, materialization.partition):
+                _make_ready(cursor, [materialization.partition])
+            continue
         cursor.in_flight[materialization.partition] = {
             name: metadata.get(name, "")
             for name in (META_JOB_ID, META_CONVERSATION_ID, META_RECORDING_VERSION, META_RECORDING_URI)
         }
+    failures: dict[str, RecordingFailureReport] = {}
     if len(records) == _SUBMISSIONS_PER_TICK:
-        return  # more submissions to take in: a run that ended may still have some of them
+        return failures  # more submissions to take in: a run that ended may still have some of them
+    reported = {run_key: _run_failures(instance, run_key) for run_key in ended}
     for key, run_key in list(cursor.submitting.items()):
         if run_key in ended:
-            context.log.warning(f"{key}: its submit run {run_key} ended without submitting it")
+            # A run that ended without a word about this recording was cut short (a crash, a killed worker):
+            # its outcome is unknown, and the next submission adopts whatever it may have created.
+            failures[key] = reported[run_key].get(
+                key, RecordingFailureReport(f"its submit run {run_key} ended without submitting it", transient=True)
+            )
             del cursor.submitting[key]
+    return failures
+
+
+@dataclass(frozen=True)
+class RecordingFailureReport:
+    """Why a recording's submission or Symbl job failed, and whether trying again may help."""
+
+    reason: str
+    transient: bool
+
+
+def job_failure(job_id: str, job: Job | None) -> RecordingFailureReport:
+    """A Symbl job's failure. Symbl reports a recording it cannot use (undecodable, no audio, too long) with a
+    message about the recording: that one fails again; anything else (an internal error) may pass."""
+    if job is None:
+        return RecordingFailureReport(f"Symbl no longer knows job {job_id}", transient=True)
+    message = job.message or "no reason given"
+    about_recording = message.lower().startswith("recording")
+    return RecordingFailureReport(f"Symbl job {job_id} failed: {message}", transient=not about_recording)
+
+
+def _run_failures(instance: DagsterInstance, run_key: str) -> dict[str, RecordingFailureReport]:
+    """The recordings a finished run reported as failed (the step failure's ``failed_recordings`` metadata)."""
+    runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
+    if not runs:
+        return {}
+    failures: dict[str, RecordingFailureReport] = {}
+    records = instance.get_records_for_run(runs[0].run_id, of_type=DagsterEventType.STEP_FAILURE).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        data = event.step_failure_data if event is not None else None
+        user_data = data.user_failure_data if data is not None else None
+        reported = user_data.metadata.get(FAILED_RECORDINGS) if user_data is not None else None
+        recordings = reported.value if reported is not None else None
+        if not isinstance(recordings, Mapping):
+            continue
+        for key, failure in recordings.items():
+            if isinstance(failure, Mapping):
+                failures[key] = RecordingFailureReport(str(failure.get("reason")), bool(failure.get("transient")))
+    return failures
+
+
+def _retry_or_give_up(
+    keys: PipelineKeys,
+    cursor: PipelineCursor,
+    failures: Mapping[str, RecordingFailureReport],
+    retry: RecordingRetryPolicy,
+    context: SensorEvaluationContext,
+) -> list[AssetObservation]:
+    """Schedule another attempt of each transiently failed recording; for each one that failed for good (a
+    permanent failure, or the last attempt), log why and record it on its submission partition, where the UI
+    shows it."""
+    given_up: list[AssetObservation] = []
+    now = time.time()
+    for key, failure in failures.items():
+        attempt = cursor.attempts.get(key, 0) + 1
+        if failure.transient and attempt < retry.max_attempts:
+            cursor.attempts[key] = attempt
+            cursor.retry_at[key] = now + retry.delay(attempt)
+            context.log.warning(
+                f"{key}: attempt {attempt} of {retry.max_attempts} failed ({failure.reason}); "
+                f"trying again in {retry.delay(attempt):g} s"
+            )
+            continue
+        cursor.attempts.pop(key, None)
+        verdict = f"gave up after {attempt} attempt(s)" if failure.transient else "permanent failure, not retried"
+        context.log.error(f"{key}: {verdict}: {failure.reason}")
+        given_up.append(
+            AssetObservation(
+                asset_key=keys.submission,
+                partition=key,
+                metadata={
+                    "symbl/failure": MetadataValue.text(failure.reason),
+                    "symbl/failure_verdict": MetadataValue.text(verdict),
+                    "symbl/attempts": MetadataValue.int(attempt),
+                },
+            )
+        )
+    return given_up
 
 
 def _run_ended(instance: DagsterInstance, run_key: str) -> bool:
     runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1)
     return bool(runs) and runs[0].is_finished
+
+
+def _run_finished(instance: DagsterInstance, run_id: str) -> bool:
+    run = instance.get_run_by_id(run_id) if run_id else None
+    return run is None or run.is_finished
+
+
+def _loaded(instance: DagsterInstance, keys: PipelineKeys, partition_key: str) -> bool:
+    """Whether the partition's latest recorded conversation is the one its warehouse rows came from."""
+    conversation = latest_metadata(instance, keys.conversation, partition_key)
+    loaded = latest_metadata(instance, keys.timeseries, partition_key)
+    if conversation is None or loaded is None:
+        return False
+    return loaded.get(META_CONVERSATION_ID) == conversation.get(META_CONVERSATION_ID)
+
+
+def _make_ready(cursor: PipelineCursor, completed: Iterable[str]) -> None:
+    """Queue completed conversations for loading (in bigger batches, see ``PipelineCursor.ready``)."""
+    new = [key for key in completed if key not in cursor.ready]
+    if new and not cursor.ready:
+        cursor.ready_since = time.time()
+    cursor.ready.extend(new)
+
+
+def _take_in_loads(
+    instance: DagsterInstance, keys: PipelineKeys, cursor: PipelineCursor
+) -> dict[str, RecordingFailureReport]:
+    """Forget the load runs that ended; a recording one of them did not load failed (transiently, when the run
+    ended without a word about it: a killed worker)."""
+    failures: dict[str, RecordingFailureReport] = {}
+    ended = {run_key for run_key in set(cursor.loading.values()) if _run_ended(instance, run_key)}
+    reported = {run_key: _run_failures(instance, run_key) for run_key in ended}
+    for key, run_key in list(cursor.loading.items()):
+        if run_key not in ended:
+            continue
+        del cursor.loading[key]
+        if key in reported[run_key]:
+            failures[key] = reported[run_key][key]
+        elif not _loaded(instance, keys, key):
+            failures[key] = RecordingFailureReport(f"its load run {run_key} ended without loading it", True)
+    return failures
 
 
 def _poll_jobs(

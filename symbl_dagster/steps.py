@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import random
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,12 +22,12 @@ from dagster import AssetCheckResult, AssetMaterialization, AssetRecordsFilter, 
 from pydantic import Field
 
 from symbl_dagster.checks import check_every_message_has_speaker, check_polarity_in_range, check_warehouse_row_counts
-from symbl_dagster.client import SubmissionOptions, SymblClient
-from symbl_dagster.errors import SymblError, SymblNotFoundError, SymblRateLimitError, SymblSubmissionUncertainError
+from symbl_dagster.client import SubmissionOptions, SymblClient, submission_identity
+from symbl_dagster.errors import SymblError, SymblNotFoundError
 from symbl_dagster.intelligence import typed_frame
 from symbl_dagster.keys import PipelineKeys
 from symbl_dagster.metadata import markdown_table, usage_metadata
-from symbl_dagster.models import Job
+from symbl_dagster.models import Job, Submission
 from symbl_dagster.outputs import WarehouseOutput, fetch_outputs
 from symbl_dagster.plots import write_sentiment_plot
 from symbl_dagster.speakers import (
@@ -50,24 +48,28 @@ META_RECORDING_VERSION = "symbl/recording_version"
 META_RECORDING_URI = "recording/uri"
 META_OPTIONS_FINGERPRINT = "symbl/options_fingerprint"
 META_CONVERSATION_PAGE = "symbl/conversation_page"
+META_SUBMISSION_IDENTITY = "symbl/submission_identity"
+#: The step failure's metadata entry naming each failed recording with its reason and whether it is transient.
+FAILED_RECORDINGS = "failed_recordings"
 
 _INLINE_PLOT_LIMIT_BYTES = 200_000
 _PREVIEW_ROWS = 10
 
 
 class RecordingFailure(Exception):
-    """One recording cannot go on; ``metadata`` tells the UI why. Its batch-mates carry on."""
+    """One recording cannot go on; ``metadata`` tells the UI why. Its batch-mates carry on. ``transient``: the
+    same step may succeed later unchanged (network, 5xx, 429), so the pipeline sensor tries it again."""
 
-    def __init__(self, description: str, metadata: Mapping[str, Any] | None = None):
+    def __init__(self, description: str, metadata: Mapping[str, Any] | None = None, *, transient: bool = False):
         super().__init__(description)
         self.description = description
         self.metadata = dict(metadata or {})
+        self.transient = transient
 
 
 class SubmissionConfig(Config):
     """How a recording is submitted to Symbl's Async API; any change here submits the recording again."""
 
-    name: str | None = Field(default=None, description="Conversation name; defaults to the recording's partition key.")
     language_code: str = Field(default="en-US", description="BCP-47 language of the recording, e.g. en-US.")
     enable_speaker_diarization: bool = Field(default=True, description="Separate speakers (English and Spanish).")
     diarization_speaker_count: int = Field(default=2, ge=1, description="How many distinct speakers to separate.")
@@ -80,19 +82,21 @@ class SubmissionConfig(Config):
         default="default", description="'default' or 'phone' (tuned for 8 kHz telephone audio)."
     )
     force_resubmit: bool = Field(
-        default=False, description="Submit again even if this recording version was already submitted."
+        default=False,
+        description="Submit a new Symbl job even if this recording version was already submitted with these "
+        "options (otherwise its conversation is found and reused).",
     )
-    rate_limit_wait_s: float = Field(
+    submission_timeout_s: float = Field(
         default=600.0,
-        ge=0,
-        description="How long a submission that Symbl answers 429 (too many jobs in flight) keeps waiting and "
-        "trying again, with growing jittered pauses, before its recording fails.",
+        gt=0,
+        description="How long one recording's submission may take in all, including waiting for a free slot while "
+        "Symbl answers 429 (every concurrent-job slot taken) and retrying lost answers, before it fails.",
     )
 
-    def options(self, partition_key: str) -> SubmissionOptions:
-        """The client's submission options for this recording (the one place Symbl's parameters are spelled)."""
+    def options(self) -> SubmissionOptions:
+        """The client's submission options (the one place Symbl's parameters are spelled); the conversation's name
+        is the submission's identity, set when it is submitted."""
         return SubmissionOptions(
-            name=self.name or partition_key,
             language_code=self.language_code,
             confidence_threshold=self.confidence_threshold,
             mode=self.mode,
@@ -156,22 +160,31 @@ def submit_recording(
 ) -> AssetMaterialization:
     """Submit the recording (or reuse the job that already holds this version with these options); the step ends
     here, and the completion sensor notices the job's end. ``required_options`` are what the loaded outputs need
-    the job to have been submitted with (``symbl_dagster.outputs.submission_options``)."""
+    the job to have been submitted with (``symbl_dagster.outputs.submission_options``).
+
+    The conversation is named by the submission's identity (partition key, version, options), so a submission
+    whose outcome was unknown (a lost answer, a 5xx, a crash) is found and adopted instead of sent twice."""
     before = client.usage.snapshot()
     try:
         recording = storage.get_recording(partition_key)
     except RecordingNotFoundError as exc:
-        raise RecordingFailure(f"recording {partition_key!r} is gone from storage: {exc}") from exc
-    options = {**(required_options or {}), **config.options(partition_key).to_params()}
+        raise RecordingFailure(
+            f"no recording behind partition {partition_key!r} ({exc}); if the partition was added by hand, delete "
+            "it, else put the recording back",
+            {"recording/partition_key": partition_key},
+        ) from exc
+    options = {**(required_options or {}), **config.options().to_params()}
     options_fingerprint = fingerprint(options)
+    identity = submission_identity(partition_key, recording.version, options)
     previous = None if config.force_resubmit else _reusable_submission(instance, keys, recording, options_fingerprint)
     if previous is not None and _job_still_useful(client, previous[1], log):
         conversation_id, job_id = previous
         via = "reused"
         log.info(f"{partition_key}: version {recording.version} already submitted as job {job_id}; reusing it")
     else:
-        conversation_id, job_id, via = _submit_when_accepted(client, storage, recording, options, config, log)
-        log.info(f"{partition_key}: submitted by {via} as conversation {conversation_id}, job {job_id}")
+        submission, via = _submit(client, storage, recording, identity, options, config, log)
+        conversation_id, job_id = submission.conversation_id, submission.job_id
+        log.info(f"{partition_key}: {via} as conversation {conversation_id}, job {job_id} ({identity})")
     return AssetMaterialization(
         asset_key=keys.submission,
         partition=partition_key,
@@ -180,6 +193,7 @@ def submit_recording(
             META_JOB_ID: MetadataValue.text(job_id),
             META_RECORDING_VERSION: MetadataValue.text(recording.version),
             META_OPTIONS_FINGERPRINT: MetadataValue.text(options_fingerprint),
+            META_SUBMISSION_IDENTITY: MetadataValue.text(identity),
             "symbl/submitted_via": MetadataValue.text(via),
             "symbl/options": MetadataValue.json(dict(options)),
             META_RECORDING_URI: MetadataValue.text(recording.uri),
@@ -218,63 +232,52 @@ def _job_still_useful(client: SymblClient, job_id: str, log: Any) -> bool:
     return True
 
 
-def _submit_when_accepted(
+def _submit(
     client: SymblClient,
     storage: RecordingStorage,
     recording: Recording,
+    identity: str,
     options: Mapping[str, Any],
     config: SubmissionConfig,
     log: Any,
-) -> tuple[str, str, str]:
-    """Submit, waiting out 429 answers: Symbl declined the job (no job was created), so sending it again is safe.
-    The pauses double from 1 s up to 30 s with full jitter, so many waiting submitters do not retry in step."""
-    deadline = time.monotonic() + config.rate_limit_wait_s
-    ceiling = 1.0
-    while True:
-        try:
-            return _submit(client, storage, recording, options)
-        except SymblRateLimitError as exc:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RecordingFailure(
-                    f"Symbl kept answering 429 for {config.rate_limit_wait_s:g} s: {exc.message}",
-                    {META_RECORDING_URI: recording.uri},
-                ) from exc
-            pause = min(remaining, random.uniform(0, ceiling))
-            log.warning(f"{recording.partition_key}: Symbl answered 429 ({exc.message}); trying again in {pause:.1f} s")
-            time.sleep(pause)
-            ceiling = min(ceiling * 2, 30.0)
-
-
-def _submit(
-    client: SymblClient, storage: RecordingStorage, recording: Recording, options: Mapping[str, Any]
-) -> tuple[str, str, str]:
-    """Submit by URL when the store offers one (nothing streams through this process), else upload the stream."""
-    video = recording.media_kind == "video"
+) -> tuple[Submission, str]:
+    """Submit by URL when the store offers one (nothing streams through this process), else upload the stream;
+    adopt the conversation an earlier attempt created, unless ``force_resubmit`` asks for a new job. Waits at
+    Symbl's concurrent-job limit for up to ``submission_timeout_s``, logging each wait. Returns the submission
+    and how it was made."""
+    source: dict[str, Any] = {}
     try:
         url = storage.download_url(recording)
-        if url:
-            submit_url = client.submit_video_url if video else client.submit_audio_url
-            submission = submit_url(url, options=dict(options))
-            return submission.conversation_id, submission.job_id, "url"
-        submit_file = client.submit_video_file if video else client.submit_audio_file
-        with storage.open_recording(recording) as stream:
-            submission = submit_file(
-                stream, content_type=recording.content_type, options=dict(options), size=recording.size
-            )
-        return submission.conversation_id, submission.job_id, "upload"
-    except SymblSubmissionUncertainError as exc:
-        raise RecordingFailure(
-            f"the submission of {recording.partition_key!r} may have reached Symbl but its answer was "
-            f"lost, so it was not resent: look for a conversation named {options.get('name')!r} before running "
-            f"again with force_resubmit ({exc})",
-            {META_RECORDING_URI: recording.uri, "symbl/conversation_name": str(options.get("name"))},
-        ) from exc
+        source = {"url": url} if url else {"file": lambda: storage.open_recording(recording)}
+        submission = client.submit_or_adopt(
+            identity,
+            **source,
+            video=recording.media_kind == "video",
+            content_type=recording.content_type,
+            size=recording.size,
+            options=dict(options),
+            timeout=config.submission_timeout_s,
+            check_existing=not config.force_resubmit,
+            on_wait=lambda message: log.warning(f"{recording.partition_key}: {message}"),
+        )
     except RecordingStorageError as exc:
         raise RecordingFailure(
             f"could not read recording {recording.partition_key!r}: {exc}",
             {META_RECORDING_URI: recording.uri, META_RECORDING_VERSION: recording.version},
         ) from exc
+    except SymblError as exc:
+        raise RecordingFailure(
+            f"submitting {recording.partition_key!r} failed: {exc}",
+            {
+                META_RECORDING_URI: recording.uri,
+                META_SUBMISSION_IDENTITY: identity,
+                "symbl/http_status": exc.status if exc.status is not None else "no answer",
+            },
+            transient=exc.transient,
+        ) from exc
+    if submission.adopted:
+        return submission, "adopted"
+    return submission, "url" if "url" in source else "upload"
 
 
 # ------------------------------------------------------------------------------------------------ conversation

@@ -179,13 +179,13 @@ def test_submission_fingerprint_changes_with_any_option() -> None:
     """Reuse needs equal fingerprints: a different option is a different request and is submitted again."""
 
     def of(config: SubmissionConfig) -> str:
-        return fingerprint(config.options("k").to_params())
+        return fingerprint(config.options().to_params())
 
     assert of(SubmissionConfig()) == of(SubmissionConfig())
     assert of(SubmissionConfig()) != of(SubmissionConfig(custom_vocabulary=["Symbl"]))
     assert of(SubmissionConfig()) != of(SubmissionConfig(diarization_speaker_count=3))
     assert (
-        SubmissionConfig(enable_speaker_diarization=False).options("k").to_params().get("diarizationSpeakerCount")
+        SubmissionConfig(enable_speaker_diarization=False).options().to_params().get("diarizationSpeakerCount")
         is None
     )
 
@@ -310,7 +310,7 @@ def test_bad_options_and_a_recording_gone_from_storage_fail_before_submitting(
         result = pipeline.run(key)
         (failure,) = result.get_step_failure_events()
         assert failure.step_key == "symbl_submission"
-        assert "gone from storage" in failure.step_failure_data.user_failure_data.description
+        assert "no recording behind partition" in failure.step_failure_data.user_failure_data.description
         assert pipeline.status("symbl_submission", [key]) == {key: "FAILED"}
         assert conversation_count(failing_symbl_server) == conversations_before  # nothing was submitted
 

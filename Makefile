@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint test demo serve dev bench-accuracy bench-real-speech bench-s3 bench-warehouse clean
+.PHONY: install lint test demo serve dev bench-accuracy bench-real-speech bench-s3 bench-warehouse bench-tables bench-throughput bench-install clean
 
 $(STAMP): pyproject.toml server/pyproject.toml server/models.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,15 @@ bench-s3: $(STAMP)
 
 bench-warehouse: $(STAMP)
 	$(BIN)/python bench/warehouse_load.py
+
+bench-tables: $(STAMP)
+	$(BIN)/python bench/warehouse_tables.py
+
+bench-throughput: $(STAMP)
+	$(BIN)/python bench/throughput.py
+
+bench-install:
+	$(PYTHON) bench/install_size.py
 
 clean:
 	rm -rf $(VENV) .dagster_home demo_output .pytest_cache build *.egg-info

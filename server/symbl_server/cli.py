@@ -258,7 +258,11 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     print("stopped", file=sys.stderr, flush=True)
-    return 0
+    # A job past the grace may still be inside the speech model's native code (its work is requeued and its state
+    # saved): end the process without finalising the interpreter under it, which CTranslate2 answers with abort().
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

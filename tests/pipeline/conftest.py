@@ -21,6 +21,7 @@ from symbl_dagster.keys import DEFAULT_KEYS
 from symbl_dagster.outputs import DEFAULT_OUTPUTS, WarehouseOutput
 from symbl_dagster.pipeline import InProcessProgress, build_definitions, evaluate_sensor_tick, run_in_process
 from symbl_dagster.resource import PollingConfig, RetryConfig, SymblResource
+from symbl_dagster.sensors import RecordingRetryPolicy
 from symbl_dagster.storage import MEDIA_TYPES, LocalRecordingStorage, RecordingStorage
 from symbl_dagster.warehouse import Warehouse, WarehouseResource
 from symbl_server import LocalSymblServer
@@ -31,6 +32,7 @@ from symbl_server.settings import FaultSettings, ServerSettings
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RECORDINGS = PROJECT_ROOT / "examples" / "recordings"
 CLIP_SECONDS = 15
+ONE_ATTEMPT = RecordingRetryPolicy(max_attempts=1)
 
 
 @dataclass
@@ -69,6 +71,8 @@ class Pipeline:
     cursor: str | None = None
     max_jobs_in_flight: int = 50
     outputs: frozenset[WarehouseOutput] = DEFAULT_OUTPUTS
+    # One attempt: these tests look at a failure itself; healing by retries is tests/pipeline/test_faults.py's.
+    retry: RecordingRetryPolicy = ONE_ATTEMPT
 
     @property
     def defs(self) -> Any:
@@ -78,6 +82,7 @@ class Pipeline:
             warehouse=WarehouseResource(url=self.warehouse_url, db_schema=self.warehouse_schema),
             speaker_directory_file=self.speaker_directory_file,
             max_jobs_in_flight=self.max_jobs_in_flight,
+            retry=self.retry,
             outputs=self.outputs,
         )
 

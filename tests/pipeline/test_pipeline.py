@@ -185,8 +185,7 @@ def test_submission_fingerprint_changes_with_any_option() -> None:
     assert of(SubmissionConfig()) != of(SubmissionConfig(custom_vocabulary=["Symbl"]))
     assert of(SubmissionConfig()) != of(SubmissionConfig(diarization_speaker_count=3))
     assert (
-        SubmissionConfig(enable_speaker_diarization=False).options().to_params().get("diarizationSpeakerCount")
-        is None
+        SubmissionConfig(enable_speaker_diarization=False).options().to_params().get("diarizationSpeakerCount") is None
     )
 
 

@@ -13,7 +13,6 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 pytestmark = pytest.mark.postgres
 
 
-
 @pytest.fixture
 def production_instance(production_dagster_home: Path) -> Iterator[dg.DagsterInstance]:
     instance = dg.DagsterInstance.from_config(str(production_dagster_home))

@@ -138,7 +138,7 @@ def test_a_secret_on_the_command_line_works_but_is_warned_about(tmp_path) -> Non
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**env, "PYTHONPATH": str(REPO)},
+        env={**env, "PYTHONPATH": str(REPO / "server")},
     )
     try:
         line = process.stdout.readline()
@@ -170,7 +170,12 @@ def test_bad_arguments_are_refused_with_a_message(monkeypatch, capsys, tmp_path)
 
 
 def test_module_entry_point_serves_until_terminated(tmp_path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SYMBL_APP_ID": "cli-app", "SYMBL_APP_SECRET": "cli-secret-xyz"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "server"),
+        "SYMBL_APP_ID": "cli-app",
+        "SYMBL_APP_SECRET": "cli-secret-xyz",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "symbl_server", "--port", "0", "--data-dir", str(tmp_path / "data")],
         stdout=subprocess.PIPE,

@@ -27,7 +27,7 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path, *flags: str):
         self.log = data_dir.parent / f"{data_dir.name}-{time.monotonic_ns()}.log"
-        env = {**os.environ, "PYTHONPATH": str(REPO), "SYMBL_APP_ID": APP_ID, "SYMBL_APP_SECRET": APP_SECRET}
+        env = {**os.environ, "PYTHONPATH": str(REPO / "server"), "SYMBL_APP_ID": APP_ID, "SYMBL_APP_SECRET": APP_SECRET}
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "symbl_server", "--port", "0", "--data-dir", str(data_dir), *flags],

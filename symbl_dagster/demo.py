@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TextIO
+
+from symbl_dagster.local_server import LocalServerUnavailable, environ, local_symbl_api
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"  # package data, so an installed wheel has them too
 DEFAULT_RECORDINGS = EXAMPLES / "recordings"
@@ -104,7 +105,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
     with ExitStack() as stack:
         base_url = stack.enter_context(_symbl_api(args.symbl_url, output / "symbl_server", out))
-        stack.enter_context(_environ({"DAGSTER_HOME": str(dagster_home)}))
+        stack.enter_context(environ({"DAGSTER_HOME": str(dagster_home)}))
         instance = stack.enter_context(DagsterInstance.get())
         defs = _definitions(base_url, recordings_dir, warehouse_url, speakers)
         print(f"Dagster instance: {dagster_home}", file=out)
@@ -140,20 +141,6 @@ def _prepare_dagster_home(path: Path) -> Path:
 
 
 @contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@contextmanager
 def _symbl_api(symbl_url: str | None, data_dir: Path, out: TextIO) -> Iterator[str]:
     """The API's base URL with ``SYMBL_APP_ID``/``SYMBL_APP_SECRET`` set for the resource's ``EnvVar``s."""
     if symbl_url:
@@ -163,25 +150,13 @@ def _symbl_api(symbl_url: str | None, data_dir: Path, out: TextIO) -> Iterator[s
         print(f"Symbl API:        {symbl_url}", file=out)
         yield symbl_url
         return
-
+    # The data dir persists across demo runs; the credentials are fresh each time (the server checks them).
     try:
-        from symbl_server import LocalSymblServer
-    except ImportError as exc:
-        raise DemoError(
-            "the bundled Symbl-compatible server is not installed: pip install 'symbl-dagster[server]', "
-            "or point the demo at a running one with --symbl-url"
-        ) from exc
-
-    # The local server checks these, so any fresh pair works; the data dir persists across demo runs.
-    credentials = {"SYMBL_APP_ID": "symbl-dagster-demo", "SYMBL_APP_SECRET": secrets.token_urlsafe(24)}
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with _environ(credentials):
-        server = LocalSymblServer(
-            app_id=credentials["SYMBL_APP_ID"], app_secret=credentials["SYMBL_APP_SECRET"], data_dir=data_dir
-        )
-        with server:
-            print(f"Symbl API:        local server at {server.base_url} (data in {data_dir})", file=out)
-            yield server.base_url
+        with local_symbl_api(data_dir) as base_url:
+            print(f"Symbl API:        local server at {base_url} (data in {data_dir})", file=out)
+            yield base_url
+    except LocalServerUnavailable as exc:
+        raise DemoError(f"{exc}, e.g. with --symbl-url") from exc
 
 
 def _definitions(base_url: str, recordings_dir: Path, warehouse_url: str, speakers: Path | None) -> Any:

@@ -147,6 +147,9 @@ PAGE_HEADERS = {
 class SymblRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "SymblLocal/1.0"
+    # Headers and body go out in separate writes: with Nagle's algorithm on, every answer on a kept-alive
+    # connection after the first waits ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
     server: SymblHTTPServer
 
     def do_GET(self) -> None:

@@ -350,8 +350,8 @@ def _print_summary(warehouse_url: str, plots_dir: Path, out: TextIO) -> None:
                 file=out,
             )
     _print_overview(overview, out)
-    plots = sorted(plots_dir.glob("*.png")) if plots_dir.is_dir() else []
-    print(f"\nPlots:     {plots_dir} ({len(plots)} PNG: {', '.join(plot.name for plot in plots)})", file=out)
+    plots = sorted(plots_dir.glob("*.svg")) if plots_dir.is_dir() else []
+    print(f"\nPlots:     {plots_dir} ({len(plots)} SVG: {', '.join(plot.name for plot in plots)})", file=out)
     print(f"Warehouse: {warehouse.redacted_url}, rows per table:", file=out)
     for table in TABLE_SPECS:
         print(f"  {table:<28} {sum(recording[table] for recording in counts):>6}", file=out)

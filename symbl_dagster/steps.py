@@ -124,7 +124,7 @@ class LoadConfig(Config):
         default=DEFAULT_ROLLING_WINDOW_S, gt=0, description="Trailing window of the rolling mean, in seconds."
     )
     plots_dir: str | None = Field(
-        default=None, description="Where PNG plots go; defaults to symbl_plots/ under the instance's storage."
+        default=None, description="Where SVG plots go; defaults to symbl_plots/ under the instance's storage."
     )
     preview_rows: int = Field(default=10, ge=0, le=200, description="Rows of the time series shown in the preview.")
 
@@ -532,10 +532,10 @@ def _timeseries_metadata(
         "preview": MetadataValue.md(markdown_table(series, config.preview_rows)),
         "rolling_window_s": MetadataValue.float(float(config.rolling_window_s)),
     }
-    png = plot_path.read_bytes()
-    if len(png) <= _INLINE_PLOT_LIMIT_BYTES:
-        encoded = base64.b64encode(png).decode("ascii")
-        metadata["plot_preview"] = MetadataValue.md(f"![speaker sentiment](data:image/png;base64,{encoded})")
+    svg = plot_path.read_bytes()
+    if len(svg) <= _INLINE_PLOT_LIMIT_BYTES:
+        encoded = base64.b64encode(svg).decode("ascii")
+        metadata["plot_preview"] = MetadataValue.md(f"![speaker sentiment](data:image/svg+xml;base64,{encoded})")
     return metadata
 
 
@@ -553,4 +553,4 @@ def _speaker_directory(path: Path | None, partition_key: str, config: LoadConfig
 
 
 def plot_file_name(partition_key: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", partition_key) + ".png"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", partition_key) + ".svg"

@@ -58,8 +58,8 @@ def test_demo_processes_recordings_once_and_reruns_idempotently(sample_recording
     assert "1 recording(s) submitted: done" in first.stdout and "1 recording(s) loaded: done" in first.stdout
     assert "Per-speaker summary" in first.stdout and "mean polarity" in first.stdout
     assert "Speaker 1" in first.stdout
-    plots = list((output / "plots").glob("*.png"))
-    assert len(plots) == 1 and plots[0].read_bytes().startswith(b"\x89PNG")
+    plots = list((output / "plots").glob("*.svg"))
+    assert len(plots) == 1 and plots[0].read_bytes().startswith(b"<svg ")
     warehouse = output / "warehouse.sqlite"
     counts = table_counts(warehouse)
     assert counts["symbl_conversations"] == 1 and counts["symbl_messages"] > 0

@@ -6,18 +6,17 @@ played in this process); they run in file order.
 
 from __future__ import annotations
 
-import io
 import json
 import secrets
 import wave
 from pathlib import Path
 from typing import TYPE_CHECKING
+from xml.etree import ElementTree
 
 import pytest
 import requests
 import sqlalchemy as sa
 from dagster import DagsterInvalidConfigError, instance_for_test
-from PIL import Image
 
 from symbl_dagster.keys import (
     CHECK_EVERY_MESSAGE_HAS_SPEAKER,
@@ -110,8 +109,8 @@ def test_first_materialization_loads_every_table_with_metadata_and_checks(
 
     plot = Path(series["plot"])
     assert plot.parent == pipeline.plots_dir
-    assert Image.open(io.BytesIO(plot.read_bytes())).format == "PNG"
-    assert series["plot_preview"].startswith("![speaker sentiment](data:image/png;base64,")
+    assert plot.suffix == ".svg" and ElementTree.fromstring(plot.read_bytes()).tag == "{http://www.w3.org/2000/svg}svg"
+    assert series["plot_preview"].startswith("![speaker sentiment](data:image/svg+xml;base64,")
 
     counts = pipeline.warehouse().row_counts(key)
     assert counts["symbl_conversations"] == 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import math
+import shutil
+import subprocess
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from xml.etree import ElementTree
 
 import pandas as pd
 import pytest
@@ -206,17 +208,54 @@ def test_conversation_frame_spans_the_messages() -> None:
     assert (row["message_count"], row["member_count"]) == (5, 2)
 
 
-def test_plot_is_a_png_for_data_and_for_an_empty_conversation(tmp_path) -> None:
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_plot_is_an_svg_with_a_line_and_points_per_speaker(tmp_path) -> None:
     series = speaker_timeseries(messages_frame(two_speakers()))
-    png = render_sentiment_plot(series, title="call.wav", window_s=30)
-    image = Image.open(io.BytesIO(png))
-    assert image.format == "PNG" and image.size == (1000, 450)
+    svg = ElementTree.fromstring(render_sentiment_plot(series, title="call <1> & co", window_s=30))
+    assert (svg.tag, svg.get("width"), svg.get("height")) == (f"{SVG}svg", "1000", "450")
+    texts = [text.text for text in svg.iter(f"{SVG}text")]
+    assert "call <1> & co" in texts  # escaped in the file, intact once parsed
+    lines = svg.findall(f"{SVG}polyline")
+    assert len(lines) == series["speaker_id"].nunique() == 2
+    assert len({line.get("stroke") for line in lines}) == 2  # one colour per speaker
+    assert len(list(svg.iter(f"{SVG}circle"))) == series["polarity"].notna().sum()  # unscored: no point
+    legend = [text for text in texts if text and "messages)" in text]
+    assert sorted(legend) == sorted(
+        f"{name} ({count} messages)" for name, count in series.groupby("speaker_name").size().items()
+    )
+    assert "conversation time (m:ss)" in texts and "0:00" in texts
 
     path = write_sentiment_plot(
-        speaker_timeseries(messages_frame([])), tmp_path / "plots" / "empty.png", title="empty", window_s=30
+        speaker_timeseries(messages_frame([])), tmp_path / "plots" / "empty.svg", title="empty", window_s=30
     )
-    assert Image.open(path).format == "PNG"
+    empty = ElementTree.parse(path).getroot()
+    assert "no messages with a sentiment score" in [text.text for text in empty.iter(f"{SVG}text")]
+    assert not empty.findall(f"{SVG}polyline")
     assert not list((tmp_path / "plots").glob("*.partial"))
+
+
+def test_plot_renders_in_a_browser(tmp_path) -> None:
+    """What a person sees: Chromium draws both speakers' colours on a white canvas of the plot's size."""
+    browser = shutil.which("chromium")
+    assert browser, "Debian's chromium is needed for the browser tests (apt-get install chromium)"
+    series = speaker_timeseries(messages_frame(two_speakers()))
+    path = write_sentiment_plot(series, tmp_path / "call.svg", title="call.wav", window_s=30)
+    screenshot = tmp_path / "call.png"
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,450",
+         f"--screenshot={screenshot}", path.as_uri()],
+        capture_output=True, timeout=90, check=True,
+    )  # fmt: skip
+    image = Image.open(screenshot).convert("RGB")
+    assert image.size == (1000, 450)
+    colours = {colour for _, colour in image.getcolors(maxcolors=1_000_000) or []}
+    stroke = [line.get("stroke") for line in ElementTree.parse(path).getroot().iter(f"{SVG}polyline")]
+    for hex_colour in stroke:
+        rgb = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+        assert rgb in colours, f"speaker line {hex_colour} not drawn"
+    assert image.getpixel((5, 5)) == (255, 255, 255)
 
 
 def test_plot_rejects_a_frame_that_is_not_a_timeseries() -> None:

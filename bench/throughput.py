@@ -394,6 +394,7 @@ def main() -> int:
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server for the instance and the warehouse")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up on the production run after this")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, instance) for inspection")
     args = parser.parse_args()
 
     results: dict[str, object] = {"n": args.n, "job_seconds": args.job_seconds, "limit": args.limit}
@@ -416,7 +417,10 @@ def main() -> int:
                 results["demo"] = demo
                 print(f"demo: {json.dumps(demo, indent=1)}", flush=True)
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"work folder kept: {workdir}", flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
     physical = math.ceil(args.n / args.limit) * args.job_seconds
     results["physical_limit_seconds"] = physical

@@ -13,7 +13,8 @@ The bodies live in ``symbl_dagster.steps``.
 # No `from __future__ import annotations`: Dagster reads the asset functions' annotations at runtime.
 
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ from symbl_dagster.steps import (
     RecordingFailure,
     SubmissionConfig,
     check_conversation,
-    load_recording,
+    fetch_recording,
+    store_recording,
     submit_recording,
 )
 from symbl_dagster.storage import RecordingStorage
@@ -228,25 +230,32 @@ def _load_asset(
         )
         checks: dict[str, list[AssetCheckResult]] = {}
 
-        def load(key: str) -> list[AssetMaterialization]:
-            loaded = load_recording(
+        def fetch(key: str) -> Any:
+            return fetch_recording(
                 client=client,
-                warehouse=store,
                 instance=context.instance,
                 keys=keys,
                 partition_key=key,
                 config=config,
                 outputs=outputs,
                 speaker_directory_file=directory_path,
-                plots_dir=plots_dir,
-                log=context.log,
             )
-            if loaded is None:
+
+        def load(key: str) -> list[AssetMaterialization]:
+            fetched = prefetched.result(key)
+            if fetched is None:
+                context.log.info(
+                    f"{key}: its Symbl job has not completed yet; the recordings sensor loads it when it does"
+                )
                 return []
+            loaded = store_recording(
+                fetched, warehouse=store, keys=keys, config=config, plots_dir=plots_dir, log=context.log
+            )
             checks[key] = loaded.check_results
             return loaded.materializations
 
-        yield from _each_recording(context, load, after=lambda: combine_batch_results(checks))
+        with OrderedPrefetch(fetch, context.partition_keys, config.fetch_threads) as prefetched:
+            yield from _each_recording(context, load, after=lambda: combine_batch_results(checks))
 
     return symbl_load
 
@@ -286,6 +295,39 @@ def _each_recording(
             metadata={FAILED_RECORDINGS: MetadataValue.json(failures)},
             allow_retries=False,
         )
+
+
+class OrderedPrefetch:
+    """Runs ``fetch`` for ``keys`` in ``threads`` parallel threads, a bounded distance ahead of the caller, who
+    takes the results in order with ``result(key)``: the network waits of a batch overlap, while everything that
+    touches Dagster's context or the warehouse stays in the step's own thread. ``result`` raises what ``fetch``
+    raised for that key."""
+
+    def __init__(self, fetch: Callable[[str], Any], keys: Sequence[str], threads: int) -> None:
+        self._fetch = fetch
+        self._waiting = list(keys)
+        self._futures: dict[str, Future[Any]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="symbl-fetch")
+        self._ahead = 2 * threads
+
+    def __enter__(self) -> "OrderedPrefetch":
+        self._fill()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def result(self, key: str) -> Any:
+        future = self._futures.pop(key)
+        try:
+            return future.result()
+        finally:
+            self._fill()
+
+    def _fill(self) -> None:
+        while self._waiting and len(self._futures) < self._ahead:
+            key = self._waiting.pop(0)
+            self._futures[key] = self._pool.submit(self._fetch, key)
 
 
 def _plain(metadata: Mapping[str, Any]) -> dict[str, Any]:

@@ -38,5 +38,6 @@ def _cell(value: Any) -> str:
 
 
 def usage_metadata(client: SymblClient, before: UsageSnapshot) -> dict[str, Any]:
-    """The API usage since ``before`` (one recording's share of a client the batch and the process share)."""
-    return (client.usage.snapshot() - before).as_metadata()
+    """This thread's API usage since ``before``, a ``client.usage.snapshot(this_thread=True)``: one recording's
+    share of a client that its batch, parallel fetches and the process share."""
+    return (client.usage.snapshot(this_thread=True) - before).as_metadata()

@@ -127,6 +127,13 @@ class LoadConfig(Config):
         default=None, description="Where SVG plots go; defaults to symbl_plots/ under the instance's storage."
     )
     preview_rows: int = Field(default=10, ge=0, le=200, description="Rows of the time series shown in the preview.")
+    fetch_threads: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description="Recordings of a batch fetched from Symbl at once, ahead of the one being stored (their "
+        "requests overlap; storing stays one recording at a time).",
+    )
 
 
 def fingerprint(options: Mapping[str, Any]) -> str:
@@ -164,7 +171,7 @@ def submit_recording(
 
     The conversation is named by the submission's identity (partition key, version, options), so a submission
     whose outcome was unknown (a lost answer, a 5xx, a crash) is found and adopted instead of sent twice."""
-    before = client.usage.snapshot()
+    before = client.usage.snapshot(this_thread=True)
     try:
         recording = storage.get_recording(partition_key)
     except RecordingNotFoundError as exc:
@@ -360,33 +367,40 @@ MESSAGE_PREVIEW_COLUMNS = ["time_offset_s", "speaker_name", "polarity", "text"]
 """What the messages preview shows: when, who, how positive, what (ids and timestamps are in the table)."""
 
 
-def load_recording(
+@dataclass(frozen=True)
+class FetchedRecording:
+    """A completed conversation's outputs, fetched and ready to store: what `fetch_recording` answers."""
+
+    partition_key: str
+    conversation_id: str
+    frames: dict[str, pd.DataFrame]
+    directory: dict[str, SpeakerEntry]
+    updates: list[MemberUpdate]
+    usage: dict[str, Any]
+
+
+def fetch_recording(
     *,
     client: SymblClient,
-    warehouse: Warehouse,
     instance: DagsterInstance,
     keys: PipelineKeys,
     partition_key: str,
     config: LoadConfig,
     outputs: frozenset[WarehouseOutput],
     speaker_directory_file: Path | None,
-    plots_dir: Path,
-    log: Any,
-) -> LoadedRecording | None:
-    """The enabled outputs of the completed conversation (after the speaker directory renamed its members),
-    with every table of the recording replaced in one transaction and each table reported as its asset. None
-    when the partition's latest submission has not completed yet (the sensor requests the load when it does)."""
+) -> FetchedRecording | None:
+    """The enabled outputs of the partition's completed conversation (after the speaker directory renamed its
+    members), as the frames of its tables. Only HTTP and instance reads, so batch-mates are fetched in parallel
+    threads while another recording is stored. None when the partition's latest submission has not completed yet
+    (the sensor requests the load when it does)."""
     conversation = latest_metadata(instance, keys.conversation, partition_key)
     submission = latest_metadata(instance, keys.submission, partition_key)
     if conversation is None or submission is None or conversation.get(META_JOB_ID) != submission.get(META_JOB_ID):
-        log.info(f"{partition_key}: its Symbl job has not completed yet; the recordings sensor loads it when it does")
         return None
-    before = client.usage.snapshot()
+    before = client.usage.snapshot(this_thread=True)
     conversation_id = conversation[META_CONVERSATION_ID]
-    ids = {META_CONVERSATION_ID: MetadataValue.text(conversation_id)}
-
     directory = _speaker_directory(speaker_directory_file, partition_key, config)
-    updates = _rename_members(client, conversation_id, directory, partition_key, log)
+    updates = _rename_members(client, conversation_id, directory)
     # The conversation asset already asked for the summary page; its link is reused, not asked for again.
     page = conversation.get(META_CONVERSATION_PAGE) if WarehouseOutput.SUMMARY_PAGE in outputs else None
     fetched = fetch_outputs(
@@ -410,6 +424,30 @@ def load_recording(
         ),
         **fetched.frames,
     }
+    return FetchedRecording(
+        partition_key=partition_key,
+        conversation_id=conversation_id,
+        frames=frames,
+        directory=directory,
+        updates=updates,
+        usage=usage_metadata(client, before),
+    )
+
+
+def store_recording(
+    fetched: FetchedRecording,
+    *,
+    warehouse: Warehouse,
+    keys: PipelineKeys,
+    config: LoadConfig,
+    plots_dir: Path,
+    log: Any,
+) -> LoadedRecording:
+    """Replace every table of the recording in one transaction and report each table as its asset."""
+    partition_key, conversation_id, frames = fetched.partition_key, fetched.conversation_id, fetched.frames
+    for update in fetched.updates:
+        log.info(f"{partition_key}: member {update.member_id}: {update.old_name!r} -> {update.name!r}")
+    ids = {META_CONVERSATION_ID: MetadataValue.text(conversation_id)}
     loaded = warehouse.replace_recording(partition_key, frames)
     stored = warehouse.row_counts(partition_key)
 
@@ -418,7 +456,9 @@ def load_recording(
     check_results = [check_warehouse_row_counts(frames, loaded, stored, keys.table("symbl_conversations"))]
     if "symbl_members" in frames:
         materializations.append(
-            _members_materialization(keys, partition_key, ids, warehouse, frames["symbl_members"], directory, updates)
+            _members_materialization(
+                keys, partition_key, ids, warehouse, frames["symbl_members"], fetched.directory, fetched.updates
+            )
         )
     if "symbl_messages" in frames:
         messages, series = frames["symbl_messages"], frames["symbl_speaker_timeseries"]
@@ -455,7 +495,7 @@ def load_recording(
                 **ids,
                 **warehouse.table_metadata(table, row_count=loaded[table]),
                 "preview": MetadataValue.md(markdown_table(frame, _PREVIEW_ROWS)),
-                **(usage_metadata(client, before) if table == "symbl_conversations" else {}),
+                **(fetched.usage if table == "symbl_conversations" else {}),
             },
         )
         for table, frame in frames.items()
@@ -464,7 +504,7 @@ def load_recording(
 
 
 def _rename_members(
-    client: SymblClient, conversation_id: str, directory: Mapping[str, SpeakerEntry], partition_key: str, log: Any
+    client: SymblClient, conversation_id: str, directory: Mapping[str, SpeakerEntry]
 ) -> list[MemberUpdate]:
     """Give the members the directory's names and emails (PUT members) before anything else is fetched, so they
     flow into messages and insights; no call at all without a directory entry for the recording."""
@@ -473,7 +513,6 @@ def _rename_members(
     updates = member_updates(client.get_members(conversation_id), directory)
     for update in updates:
         client.update_member(conversation_id, update.member_id, name=update.name, email=update.email)
-        log.info(f"{partition_key}: member {update.member_id}: {update.old_name!r} -> {update.name!r}")
     return updates
 
 

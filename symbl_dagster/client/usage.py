@@ -43,36 +43,58 @@ class UsageSnapshot:
         }
 
 
+class _Counters:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.bytes_uploaded = 0
+        self.retries = 0
+        self.job_wait_seconds = 0.0
+
+    def snapshot(self) -> UsageSnapshot:
+        return UsageSnapshot(dict(self.calls), self.bytes_uploaded, self.retries, self.job_wait_seconds)
+
+
 class Usage:
     """Thread-safe running counters of one client: HTTP requests by endpoint (retries and token requests
-    included), bytes uploaded, retries, and seconds spent in ``wait_for_job``."""
+    included), bytes uploaded, retries, and seconds spent in ``wait_for_job``; in all, and per thread, so that
+    work done in parallel threads on one client can still tell its own share."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._calls: Counter[str] = Counter()
-        self._bytes_uploaded = 0
-        self._retries = 0
-        self._job_wait_seconds = 0.0
+        self._total = _Counters()
+        self._local = threading.local()
+
+    def _counters(self) -> tuple[_Counters, _Counters]:
+        own = getattr(self._local, "counters", None)
+        if own is None:
+            own = self._local.counters = _Counters()
+        return self._total, own
 
     def record_call(self, endpoint: str) -> None:
         with self._lock:
-            self._calls[endpoint] += 1
+            for counters in self._counters():
+                counters.calls[endpoint] += 1
 
     def record_upload(self, byte_count: int) -> None:
         with self._lock:
-            self._bytes_uploaded += byte_count
+            for counters in self._counters():
+                counters.bytes_uploaded += byte_count
 
     def record_retry(self) -> None:
         with self._lock:
-            self._retries += 1
+            for counters in self._counters():
+                counters.retries += 1
 
     def record_wait(self, seconds: float) -> None:
         with self._lock:
-            self._job_wait_seconds += seconds
+            for counters in self._counters():
+                counters.job_wait_seconds += seconds
 
-    def snapshot(self) -> UsageSnapshot:
+    def snapshot(self, *, this_thread: bool = False) -> UsageSnapshot:
+        """Every thread's counters, or only the calling thread's."""
         with self._lock:
-            return UsageSnapshot(dict(self._calls), self._bytes_uploaded, self._retries, self._job_wait_seconds)
+            total, own = self._counters()
+            return (own if this_thread else total).snapshot()
 
     def as_metadata(self) -> dict[str, Any]:
         return self.snapshot().as_metadata()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from symbl_dagster.client.usage import Usage
 
 
@@ -23,3 +25,27 @@ def test_usage_snapshots_subtract_and_export_plain_json():
         "symbl/job_wait_seconds": 2.5,
     }
     assert usage.as_metadata()["symbl/api_calls"] == 3
+
+
+def test_each_thread_can_tell_its_own_share_of_a_shared_client():
+    usage = Usage()
+    usage.record_call("POST /v1/process/audio")
+    before = usage.snapshot(this_thread=True)
+    started, release = threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        usage.record_call("GET /v1/conversations/{conversationId}/messages")
+        usage.record_upload(500)
+        started.set()
+        release.wait(5)
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    started.wait(5)
+    usage.record_call("GET /v1/conversations/{conversationId}/members")
+    mine = usage.snapshot(this_thread=True) - before
+    release.set()
+    worker.join()
+    assert mine.calls_by_endpoint == {"GET /v1/conversations/{conversationId}/members": 1}
+    assert mine.bytes_uploaded == 0
+    assert usage.snapshot().api_calls == 3 and usage.snapshot().bytes_uploaded == 500

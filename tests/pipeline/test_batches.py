@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterRunStatus, RunsFilter, instance_for_test
 
+from symbl_dagster.assets import OrderedPrefetch
 from symbl_dagster.keys import DEFAULT_KEYS
 from symbl_dagster.pipeline import execute_run_request
 from symbl_dagster.sensors import PipelineCursor, contiguous_batches
@@ -211,3 +212,30 @@ def test_a_cursor_the_sensor_did_not_write_is_refused_clearly() -> None:
     for foreign in ("not json", '{"unknown": 1}', "[1, 2]"):
         with pytest.raises(ValueError, match="not one it wrote"):
             PipelineCursor.from_json(foreign)
+
+
+def test_prefetch_runs_ahead_within_bounds_keeps_order_and_keeps_each_failure_to_its_key() -> None:
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def fetch(key: str) -> str:
+        with lock:
+            started.append(key)
+        if key == "k3":
+            raise ValueError("k3 is broken")
+        time.sleep(0.01)
+        return key.upper()
+
+    keys = [f"k{i}" for i in range(10)]
+    results: dict[str, object] = {}
+    with OrderedPrefetch(fetch, keys, threads=2) as prefetched:
+        time.sleep(0.2)
+        assert len(started) == 4  # two threads, at most twice that many started ahead of the caller
+        for key in keys:
+            try:
+                results[key] = prefetched.result(key)
+            except ValueError as exc:
+                results[key] = exc
+    assert isinstance(results.pop("k3"), ValueError)
+    assert results == {key: key.upper() for key in keys if key != "k3"}
+    assert sorted(started) == sorted(keys)  # each fetched once

@@ -106,6 +106,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     with ExitStack() as stack:
         base_url = stack.enter_context(_symbl_api(args.symbl_url, output / "symbl_server", out))
         stack.enter_context(environ({"DAGSTER_HOME": str(dagster_home)}))
+        stack.enter_context(unsynced_sqlite_under(dagster_home))
         instance = stack.enter_context(DagsterInstance.get())
         defs = _definitions(base_url, recordings_dir, warehouse_url, speakers)
         print(f"Dagster instance: {dagster_home}", file=out)
@@ -130,6 +131,31 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         )
         return 1
     return 0
+
+
+@contextmanager
+def unsynced_sqlite_under(folder: Path) -> Iterator[None]:
+    """While in the block, SQLite databases under ``folder`` (the demo's own instance) skip the disk flush on each
+    commit and on each close. Dagster's SQLite storage opens, commits and closes a connection for every event,
+    and those flushes were most of the demo's time on a busy disk. The price is durability against a power cut
+    or an OS crash, fine for a throwaway local instance; the warehouse and anything else keep SQLite's default."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    prefix = str(folder.resolve()) + os.sep
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if type(dbapi_connection).__module__ != "sqlite3":
+            return
+        files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list")]
+        if any(file and file.startswith(prefix) for file in files):
+            dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+    event.listen(Engine, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", on_connect)
 
 
 def _prepare_dagster_home(path: Path) -> Path:

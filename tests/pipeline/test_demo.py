@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from symbl_dagster.cli import build_parser
 from symbl_dagster.demo import run_demo as run_demo_in_process
+from symbl_dagster.demo import unsynced_sqlite_under
 from symbl_dagster.warehouse import OVERVIEW_VIEW, TABLE_SPECS, Warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -120,3 +122,22 @@ def test_demo_inputs_ship_inside_the_package() -> None:
     assert sorted(path.suffix for path in DEFAULT_RECORDINGS.iterdir()) == [".mp3", ".ogg", ".wav"]
     assert DEFAULT_SPEAKERS.is_file()
     assert (EXAMPLES / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()
+
+
+def test_only_the_demo_instance_skips_sqlite_flushes(tmp_path) -> None:
+    """The demo's own instance trades durability for speed; a warehouse (or anything else) next to it does not."""
+    home, elsewhere = tmp_path / "dagster_home", tmp_path / "warehouse.sqlite"
+    home.mkdir()
+
+    def synchronous(path: Path) -> int:
+        engine = sa.create_engine(f"sqlite:///{path}")
+        try:
+            with engine.connect() as connection:
+                return connection.exec_driver_sql("PRAGMA synchronous").scalar_one()
+        finally:
+            engine.dispose()
+
+    with unsynced_sqlite_under(home):
+        assert synchronous(home / "index.db") == 0  # OFF
+        assert synchronous(elsewhere) == 2  # FULL, SQLite's default
+    assert synchronous(home / "index.db") == 2

@@ -413,7 +413,8 @@ def fetch_recording(
         "symbl_conversations": conversation_frame(
             conversation_id=conversation_id,
             job_id=conversation[META_JOB_ID],
-            name=client.get_conversation(conversation_id).name,
+            # Named by the submission (its identity); asked of Symbl only for submissions recorded before that.
+            name=submission.get(META_SUBMISSION_IDENTITY) or client.get_conversation(conversation_id).name,
             recording_uri=submission.get(META_RECORDING_URI, ""),
             recording_version=submission.get(META_RECORDING_VERSION, ""),
             messages=fetched.frames.get("symbl_messages", typed_frame("symbl_messages", [])),

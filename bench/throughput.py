@@ -27,6 +27,7 @@ import re
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -284,6 +285,7 @@ def measure_production(
             sample_tree(roots, tree)
             calls = counter.snapshot() - calls_before
             storage_bytes = _database_bytes(instance_db) - storage_before
+            ticks = _tick_seconds(instance_db)
         finally:
             for process in (daemon, code_server):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -305,6 +307,9 @@ def measure_production(
         "http_calls_per_recording": sum(calls.values()) / max(loaded, 1),
         "http_calls": dict(sorted(calls.items())),
         "instance_bytes_per_recording": storage_bytes / max(loaded, 1),
+        "sensor_ticks": len(ticks),
+        "sensor_tick_max_seconds": max(ticks, default=0.0),
+        "sensor_tick_median_seconds": statistics.median(ticks) if ticks else 0.0,
     }
 
 
@@ -347,6 +352,17 @@ def _loaded(warehouse_db: sa.Engine) -> int:
             return int(connection.execute(sa.text("select count(*) from symbl_conversations")).scalar_one())
     except sa.exc.DBAPIError:
         return 0  # the first load creates the tables
+
+
+def _tick_seconds(instance_db: sa.Engine) -> list[float]:
+    """How long each finished sensor tick took, from the instance's tick records."""
+    from dagster._core.scheduler.instigation import InstigatorTick
+    from dagster_shared.serdes import deserialize_value
+
+    with instance_db.connect() as connection:
+        bodies = connection.execute(sa.text("select tick_body from job_ticks")).scalars().all()
+    ticks = [deserialize_value(body, InstigatorTick) for body in bodies]
+    return [tick.end_timestamp - tick.timestamp for tick in ticks if tick.end_timestamp is not None]
 
 
 def _database_bytes(engine: sa.Engine) -> int:

@@ -543,7 +543,9 @@ def _hold_later_parts(
         if previous is None or previous in busy or not _completed(instance, keys, previous):
             held.append(key)
             if key not in cursor.waiting:
-                context.log.info(f"{key}: waits for part {part.number - 1} of its call to be here, complete and load first")
+                context.log.info(
+                    f"{key}: waits for part {part.number - 1} of its call to be here, complete and load first"
+                )
     released = [key for key in cursor.waiting if key not in held]
     cursor.pending = [key for key in [*cursor.pending, *released] if key not in held]
     cursor.waiting = held

@@ -36,7 +36,7 @@ def parse_chat(data: bytes, source: str) -> Chat:
     if len(data) > MAX_CHAT_BYTES:
         raise ChatFileError(f"{source}: {len(data)} bytes, more than a chat file may have ({MAX_CHAT_BYTES})")
     try:
-        raw = json.loads(data)
+        raw = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise ChatFileError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except json.JSONDecodeError as exc:

@@ -336,7 +336,15 @@ def _requeue_unfinished(instance: Any, cursor: str | None, orphans: set[str]) ->
     from symbl_dagster.sensors import PipelineCursor
 
     state = PipelineCursor.from_json(cursor)
-    busy = {*state.pending, *state.submitting, *state.in_flight, *state.ready, *state.retry_at, *state.loading}
+    busy = {
+        *state.pending,
+        *state.submitting,
+        *state.in_flight,
+        *state.ready,
+        *state.retry_at,
+        *state.loading,
+        *state.waiting,
+    }
     retry = sorted(_unfinished(instance) - busy - orphans)
     if not retry:
         return cursor

@@ -39,6 +39,7 @@ from symbl_dagster.errors import SymblError, SymblNotFoundError
 from symbl_dagster.keys import DEFAULT_KEYS, PipelineKeys
 from symbl_dagster.models import Job
 from symbl_dagster.partitions import RECORDINGS_PARTITIONS, RECORDINGS_PARTITIONS_NAME
+from symbl_dagster.parts import MultiPartError, PartIndex, part_of
 from symbl_dagster.steps import (
     FAILED_RECORDINGS,
     META_CONVERSATION_ID,
@@ -159,7 +160,8 @@ class PipelineCursor:
     (epoch seconds). ``attempts``: recording -> how many of its submissions failed for a transient reason so far;
     ``retry_at``: recording -> when (epoch seconds) it goes back into ``pending`` after such a failure (its
     submission reuses the job, so a failed load is retried the same way). ``loading``: recording -> run key of
-    the load run asked for it.
+    the load run asked for it. ``waiting``: later parts of a call (``symbl_dagster.parts``) held back until the
+    part before them is here, completed and loaded; they do not keep the pipeline busy.
     """
 
     scan: str | None = None
@@ -173,6 +175,7 @@ class PipelineCursor:
     attempts: dict[str, int] = field(default_factory=dict)
     retry_at: dict[str, float] = field(default_factory=dict)
     loading: dict[str, str] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, text: str | None) -> PipelineCursor:
@@ -319,6 +322,7 @@ def evaluate_pipeline_tick(
         del cursor.retry_at[key]
     queued = set(cursor.pending)
     cursor.pending.extend(key for key in dict.fromkeys([*due, *arrivals]) if key not in queued)
+    _hold_later_parts(instance, keys, cursor, [*known, *new_keys], context)
 
     # Every run costs a process start: hand out slots, and request loads, in batches of at least half the limit,
     # unless what is waiting is all there is (or the loads have waited long enough).
@@ -357,7 +361,8 @@ def evaluate_pipeline_tick(
         f"{len(arrivals)} new or changed recording(s) ({len(new_keys)} new partition(s)); "
         f"{len(granted)} submitted, {len(completed)} completed, {len(loads)} to load, {len(failed_jobs)} failed; "
         f"{cursor.jobs_in_flight} job(s) in flight of {max_jobs_in_flight}, {len(cursor.pending)} waiting, "
-        f"{len(cursor.retry_at)} to retry; " + ("scan complete" if scan.complete else "scan continues next tick")
+        f"{len(cursor.retry_at)} to retry, {len(cursor.waiting)} part(s) waiting for the part before them; "
+        + ("scan complete" if scan.complete else "scan continues next tick")
     )
     return SensorResult(
         run_requests=run_requests,
@@ -509,6 +514,48 @@ def _loaded(instance: DagsterInstance, keys: PipelineKeys, partition_key: str) -
     if conversation is None or loaded is None:
         return False
     return loaded.get(META_CONVERSATION_ID) == conversation.get(META_CONVERSATION_ID)
+
+
+def _hold_later_parts(
+    instance: DagsterInstance,
+    keys: PipelineKeys,
+    cursor: PipelineCursor,
+    partition_keys: Iterable[str],
+    context: SensorEvaluationContext,
+) -> None:
+    """Parts of a call go in order: a later part waits (``cursor.waiting``) until the part before it has
+    arrived, its job completed and its load ended, so it is appended after it and once; it goes back into
+    ``pending`` on the tick that is so. Recordings on their own are not touched."""
+    candidates = [*cursor.waiting, *cursor.pending]
+    if not any((part := part_of(key)) is not None and not part.is_first for key in candidates):
+        return
+    index = PartIndex(partition_keys)
+    busy = {*cursor.pending, *cursor.submitting, *cursor.in_flight, *cursor.ready, *cursor.loading, *cursor.retry_at}
+    held: list[str] = []
+    for key in dict.fromkeys(candidates):
+        try:
+            previous = index.previous(key)
+        except MultiPartError:
+            continue  # its submission fails, naming the recordings that claim its place
+        part = part_of(key)
+        if part is None or part.is_first:
+            continue
+        if previous is None or previous in busy or not _completed(instance, keys, previous):
+            held.append(key)
+            if key not in cursor.waiting:
+                context.log.info(
+                    f"{key}: waits for part {part.number - 1} of its call to be here, complete and load first"
+                )
+    released = [key for key in cursor.waiting if key not in held]
+    cursor.pending = [key for key in [*cursor.pending, *released] if key not in held]
+    cursor.waiting = held
+
+
+def _completed(instance: DagsterInstance, keys: PipelineKeys, partition_key: str) -> bool:
+    """Whether the partition's latest submission has its conversation recorded (its job completed)."""
+    submission = latest_metadata(instance, keys.submission, partition_key)
+    conversation = latest_metadata(instance, keys.conversation, partition_key)
+    return bool(submission and conversation and submission.get(META_JOB_ID) == conversation.get(META_JOB_ID))
 
 
 def _make_ready(cursor: PipelineCursor, completed: Iterable[str]) -> None:

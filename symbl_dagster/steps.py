@@ -11,7 +11,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +21,7 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetMaterialization, AssetRecordsFilter, Config, DagsterInstance, MetadataValue
 from pydantic import Field
 
+from symbl_dagster.chats import MAX_CHAT_BYTES, Chat, ChatFileError, parse_chat
 from symbl_dagster.checks import check_every_message_has_speaker, check_polarity_in_range, check_warehouse_row_counts
 from symbl_dagster.client import SubmissionOptions, SymblClient, submission_identity
 from symbl_dagster.errors import SymblError, SymblNotFoundError
@@ -29,6 +30,7 @@ from symbl_dagster.keys import PipelineKeys
 from symbl_dagster.metadata import markdown_table, usage_metadata
 from symbl_dagster.models import Job, Submission
 from symbl_dagster.outputs import WarehouseOutput, fetch_outputs
+from symbl_dagster.parts import MultiPartError, PartIndex, part_of
 from symbl_dagster.plots import write_sentiment_plot
 from symbl_dagster.speakers import (
     MemberUpdate,
@@ -49,6 +51,10 @@ META_RECORDING_URI = "recording/uri"
 META_OPTIONS_FINGERPRINT = "symbl/options_fingerprint"
 META_CONVERSATION_PAGE = "symbl/conversation_page"
 META_SUBMISSION_IDENTITY = "symbl/submission_identity"
+META_TIMED = "symbl/timed"
+META_PART = "symbl/part"
+META_FIRST_PART = "symbl/first_part"
+META_MEMBERS_BEFORE = "symbl/members_before"
 #: The step failure's metadata entry naming each failed recording with its reason and whether it is transient.
 FAILED_RECORDINGS = "failed_recordings"
 
@@ -184,14 +190,20 @@ def submit_recording(
     options_fingerprint = fingerprint(options)
     identity = submission_identity(partition_key, recording.version, options)
     previous = None if config.force_resubmit else _reusable_submission(instance, keys, recording, options_fingerprint)
+    part_metadata: dict[str, Any] = {}
+    if part_of(partition_key) is not None:
+        previous = _check_part_unchanged(client, instance, keys, recording, options_fingerprint, log)
     if previous is not None and _job_still_useful(client, previous[1], log):
         conversation_id, job_id = previous
         via = "reused"
         log.info(f"{partition_key}: version {recording.version} already submitted as job {job_id}; reusing it")
+        part_metadata = _previous_part_metadata(instance, keys, partition_key)
     else:
-        submission, via = _submit(client, storage, recording, identity, options, config, log)
+        append_to = _append_target(client, instance, keys, partition_key)
+        submission, via = _submit(client, storage, recording, identity, options, config, log, append_to)
         conversation_id, job_id = submission.conversation_id, submission.job_id
         log.info(f"{partition_key}: {via} as conversation {conversation_id}, job {job_id} ({identity})")
+        part_metadata = append_to.metadata if append_to is not None else {}
     return AssetMaterialization(
         asset_key=keys.submission,
         partition=partition_key,
@@ -206,6 +218,8 @@ def submit_recording(
             META_RECORDING_URI: MetadataValue.text(recording.uri),
             "recording/size_bytes": MetadataValue.int(recording.size),
             "recording/content_type": MetadataValue.text(recording.content_type),
+            **_text_metadata(storage, recording),
+            **part_metadata,
             **usage_metadata(client, before),
         },
     )
@@ -247,26 +261,30 @@ def _submit(
     options: Mapping[str, Any],
     config: SubmissionConfig,
     log: Any,
+    append_to: AppendTarget | None = None,
 ) -> tuple[Submission, str]:
-    """Submit by URL when the store offers one (nothing streams through this process), else upload the stream;
-    adopt the conversation an earlier attempt created, unless ``force_resubmit`` asks for a new job. Waits at
-    Symbl's concurrent-job limit for up to ``submission_timeout_s``, logging each wait. Returns the submission
-    and how it was made."""
+    """Submit by URL when the store offers one (nothing streams through this process), else upload the stream
+    (a chat: its checked messages); adopt the conversation an earlier attempt created, unless ``force_resubmit``
+    asks for a new job. A later part of a call is appended to ``append_to``'s conversation instead, exactly
+    once. Waits at Symbl's concurrent-job limit for up to ``submission_timeout_s``, logging each wait. Returns
+    the submission and how it was made."""
     source: dict[str, Any] = {}
     try:
-        url = storage.download_url(recording)
-        source = {"url": url} if url else {"file": lambda: storage.open_recording(recording)}
-        submission = client.submit_or_adopt(
-            identity,
-            **source,
-            video=recording.media_kind == "video",
-            content_type=recording.content_type,
-            size=recording.size,
-            options=dict(options),
-            timeout=config.submission_timeout_s,
-            check_existing=not config.force_resubmit,
-            on_wait=lambda message: log.warning(f"{recording.partition_key}: {message}"),
-        )
+        source = _source(storage, recording)
+        common: dict[str, Any] = {
+            "video": recording.media_kind == "video",
+            "content_type": recording.content_type if recording.media_kind != "text" else None,
+            "size": recording.size,
+            "options": dict(options),
+            "timeout": config.submission_timeout_s,
+            "on_wait": lambda message: log.warning(f"{recording.partition_key}: {message}"),
+        }
+        if append_to is not None:
+            submission = client.append_or_adopt(
+                append_to.conversation_id, identity, known_jobs=append_to.known_jobs, **source, **common
+            )
+        else:
+            submission = client.submit_or_adopt(identity, **source, **common, check_existing=not config.force_resubmit)
     except RecordingStorageError as exc:
         raise RecordingFailure(
             f"could not read recording {recording.partition_key!r}: {exc}",
@@ -284,7 +302,142 @@ def _submit(
         ) from exc
     if submission.adopted:
         return submission, "adopted"
-    return submission, "url" if "url" in source else "upload"
+    how = "url" if "url" in source else "text" if "messages" in source else "upload"
+    return submission, f"appended ({how})" if append_to is not None else how
+
+
+def _source(storage: RecordingStorage, recording: Recording) -> dict[str, Any]:
+    """What to send for the recording: a chat's checked messages, a URL Symbl fetches, or the stream to upload.
+    A chat file that is not one is a permanent failure naming the file and what is wrong."""
+    if recording.media_kind == "text":
+        return {"messages": _read_chat(storage, recording).messages}
+    url = storage.download_url(recording)
+    return {"url": url} if url else {"file": lambda: storage.open_recording(recording)}
+
+
+def _read_chat(storage: RecordingStorage, recording: Recording) -> Chat:
+    with storage.open_recording(recording) as stream:
+        data = stream.read(MAX_CHAT_BYTES + 1)
+    try:
+        return parse_chat(data, recording.uri)
+    except ChatFileError as exc:
+        raise RecordingFailure(
+            f"chat file {recording.partition_key!r} cannot be submitted: {exc}",
+            {META_RECORDING_URI: recording.uri, META_RECORDING_VERSION: recording.version},
+        ) from exc
+
+
+def _text_metadata(storage: RecordingStorage, recording: Recording) -> dict[str, Any]:
+    """For a chat: whether its messages carry timings (without them it has no time series) and how many."""
+    if recording.media_kind != "text":
+        return {}
+    chat = _read_chat(storage, recording)
+    return {META_TIMED: MetadataValue.bool(chat.timed), "chat/messages": MetadataValue.int(len(chat.messages))}
+
+
+@dataclass(frozen=True)
+class AppendTarget:
+    """The conversation a later part of a call is appended to, and the jobs it already holds."""
+
+    conversation_id: str
+    known_jobs: tuple[str, ...]
+    metadata: dict[str, Any]
+
+
+def _parts_before(instance: DagsterInstance, keys: PipelineKeys, partition_key: str) -> list[str]:
+    """The parts of the call before this one, in order; a permanent failure when one is missing or claimed
+    twice (the sensor submits a part only after the part before it completed)."""
+    part = part_of(partition_key)
+    assert part is not None
+    index = PartIndex(instance.get_dynamic_partitions(keys.partitions_name))
+    try:
+        before = [index.key_of(part.call, number) for number in range(1, part.number)]
+    except MultiPartError as exc:
+        raise RecordingFailure(f"{partition_key}: {exc}") from exc
+    if None in before:
+        missing = before.index(None) + 1
+        raise RecordingFailure(
+            f"{partition_key}: part {missing} of call {part.call!r} has not arrived; parts are "
+            "appended in order, so this one waits for it"
+        )
+    return [key for key in before if key is not None]
+
+
+def _append_target(
+    client: SymblClient, instance: DagsterInstance, keys: PipelineKeys, partition_key: str
+) -> AppendTarget | None:
+    """For a later part of a call (``parts.py``): the first part's conversation, with the jobs of the parts
+    before this one and the members they brought (so the load can tell which part each member came from)."""
+    part = part_of(partition_key)
+    if part is None or part.is_first:
+        return None
+    before = _parts_before(instance, keys, partition_key)
+    submissions = [latest_metadata(instance, keys.submission, key) or {} for key in before]
+    conversation_id = submissions[0].get(META_CONVERSATION_ID)
+    if not conversation_id or any(not submission.get(META_JOB_ID) for submission in submissions):
+        raise RecordingFailure(
+            f"{partition_key}: the parts before it ({', '.join(before)}) are not all submitted yet", transient=True
+        )
+    members = [member.id for member in client.get_members(conversation_id)]
+    return AppendTarget(
+        conversation_id=conversation_id,
+        known_jobs=tuple(submission[META_JOB_ID] for submission in submissions),
+        metadata={
+            META_PART: MetadataValue.int(part.number),
+            META_FIRST_PART: MetadataValue.text(before[0]),
+            META_MEMBERS_BEFORE: MetadataValue.text(json.dumps(members)),
+        },
+    )
+
+
+def _check_part_unchanged(
+    client: SymblClient,
+    instance: DagsterInstance,
+    keys: PipelineKeys,
+    recording: Recording,
+    options_fingerprint: str,
+    log: Any,
+) -> tuple[str, str] | None:
+    """A part of a call is submitted once: its earlier submission if it is this version (with these options),
+    else None when it was never submitted or its job failed. A part rewritten after it was submitted (or
+    appended) is reported, never appended twice: its conversation already holds the earlier content."""
+    metadata = latest_metadata(instance, keys.submission, recording.partition_key)
+    if metadata is None or not metadata.get(META_JOB_ID) or not _job_still_useful(client, metadata[META_JOB_ID], log):
+        return None
+    if metadata.get(META_RECORDING_VERSION) != recording.version:
+        raise RecordingFailure(
+            f"part {recording.partition_key!r} was rewritten after it went into conversation "
+            f"{metadata.get(META_CONVERSATION_ID)} (version {metadata.get(META_RECORDING_VERSION)} -> "
+            f"{recording.version}); it is not appended twice. To process the call again, give its parts a new name",
+            {
+                META_CONVERSATION_ID: metadata.get(META_CONVERSATION_ID, ""),
+                META_RECORDING_VERSION: recording.version,
+                "symbl/submitted_version": metadata.get(META_RECORDING_VERSION, ""),
+            },
+        )
+    if metadata.get(META_OPTIONS_FINGERPRINT) != options_fingerprint:
+        raise RecordingFailure(
+            f"part {recording.partition_key!r} is already in conversation {metadata.get(META_CONVERSATION_ID)}, "
+            "submitted with other options; it is not appended twice. To process the call with the new options, "
+            "give its parts a new name",
+            {META_CONVERSATION_ID: metadata.get(META_CONVERSATION_ID, "")},
+        )
+    return _reusable_submission(instance, keys, recording, options_fingerprint)
+
+
+def _previous_part_metadata(instance: DagsterInstance, keys: PipelineKeys, partition_key: str) -> dict[str, Any]:
+    """A reused part's submission keeps what its first submission recorded about the call."""
+    if part_of(partition_key) is None:
+        return {}
+    metadata = latest_metadata(instance, keys.submission, partition_key) or {}
+    kept: dict[str, Any] = {}
+    if META_PART in metadata:
+        kept[META_PART] = MetadataValue.int(int(metadata[META_PART]))
+    if META_FIRST_PART in metadata:
+        kept[META_FIRST_PART] = MetadataValue.text(metadata[META_FIRST_PART])
+    if META_MEMBERS_BEFORE in metadata:
+        kept[META_MEMBERS_BEFORE] = MetadataValue.text(metadata[META_MEMBERS_BEFORE])
+    return kept
 
 
 # ------------------------------------------------------------------------------------------------ conversation
@@ -373,6 +526,7 @@ class FetchedRecording:
 
     partition_key: str
     conversation_id: str
+    call: Call
     frames: dict[str, pd.DataFrame]
     directory: dict[str, SpeakerEntry]
     updates: list[MemberUpdate]
@@ -399,8 +553,13 @@ def fetch_recording(
         return None
     before = client.usage.snapshot(this_thread=True)
     conversation_id = conversation[META_CONVERSATION_ID]
-    directory = _speaker_directory(speaker_directory_file, partition_key, config)
-    updates = _rename_members(client, conversation_id, directory)
+    call = _call_of(instance, keys, partition_key, conversation_id, submission)
+    directory: dict[str, SpeakerEntry] = {}
+    updates: list[MemberUpdate] = []
+    for part in call.parts:
+        part_directory = _speaker_directory(speaker_directory_file, part.partition_key, config)
+        directory.update(part_directory)
+        updates += _rename_members(client, conversation_id, part_directory, part.member_ids)
     # The conversation asset already asked for the summary page; its link is reused, not asked for again.
     page = conversation.get(META_CONVERSATION_PAGE) if WarehouseOutput.SUMMARY_PAGE in outputs else None
     fetched = fetch_outputs(
@@ -413,8 +572,7 @@ def fetch_recording(
         "symbl_conversations": conversation_frame(
             conversation_id=conversation_id,
             job_id=conversation[META_JOB_ID],
-            # Named by the submission (its identity); asked of Symbl only for submissions recorded before that.
-            name=submission.get(META_SUBMISSION_IDENTITY) or client.get_conversation(conversation_id).name,
+            name=_conversation_name(client, instance, keys, partition_key, call, submission),
             recording_uri=submission.get(META_RECORDING_URI, ""),
             recording_version=submission.get(META_RECORDING_VERSION, ""),
             messages=fetched.frames.get("symbl_messages", typed_frame("symbl_messages", [])),
@@ -425,9 +583,12 @@ def fetch_recording(
         ),
         **fetched.frames,
     }
+    if not call.timed and "symbl_speaker_timeseries" in frames:
+        frames["symbl_speaker_timeseries"] = typed_frame("symbl_speaker_timeseries", [])
     return FetchedRecording(
         partition_key=partition_key,
         conversation_id=conversation_id,
+        call=call,
         frames=frames,
         directory=directory,
         updates=updates,
@@ -444,13 +605,19 @@ def store_recording(
     plots_dir: Path,
     log: Any,
 ) -> LoadedRecording:
-    """Replace every table of the recording in one transaction and report each table as its asset."""
-    partition_key, conversation_id, frames = fetched.partition_key, fetched.conversation_id, fetched.frames
+    """Replace every table of the recording (or of its call) in one transaction and report each table as its
+    asset."""
+    partition_key, conversation_id, frames, call = (
+        fetched.partition_key,
+        fetched.conversation_id,
+        fetched.frames,
+        fetched.call,
+    )
     for update in fetched.updates:
         log.info(f"{partition_key}: member {update.member_id}: {update.old_name!r} -> {update.name!r}")
-    ids = {META_CONVERSATION_ID: MetadataValue.text(conversation_id)}
-    loaded = warehouse.replace_recording(partition_key, frames)
-    stored = warehouse.row_counts(partition_key)
+    ids = {META_CONVERSATION_ID: MetadataValue.text(conversation_id), **call.metadata()}
+    loaded = warehouse.replace_recording(call.rows_key, frames)
+    stored = warehouse.row_counts(call.rows_key)
 
     # A multi-asset reports its assets in dependency order: the pipeline's assets, then the tables.
     materializations: list[AssetMaterialization] = []
@@ -478,8 +645,12 @@ def store_recording(
                 partition=partition_key,
                 metadata={
                     **ids,
-                    **_timeseries_metadata(
-                        warehouse, partition_key, conversation_id, messages, series, config, plots_dir
+                    **(
+                        _timeseries_metadata(
+                            warehouse, partition_key, conversation_id, messages, series, config, plots_dir
+                        )
+                        if call.timed
+                        else _untimed_metadata(warehouse, series)
                     ),
                 },
             ),
@@ -505,16 +676,122 @@ def store_recording(
 
 
 def _rename_members(
-    client: SymblClient, conversation_id: str, directory: Mapping[str, SpeakerEntry]
+    client: SymblClient,
+    conversation_id: str,
+    directory: Mapping[str, SpeakerEntry],
+    member_ids: Callable[[list[str]], set[str]] | None = None,
 ) -> list[MemberUpdate]:
     """Give the members the directory's names and emails (PUT members) before anything else is fetched, so they
-    flow into messages and insights; no call at all without a directory entry for the recording."""
+    flow into messages and insights; no call at all without a directory entry for the recording. A part of a
+    call renames only the members it brought (``member_ids`` picks them from the conversation's members):
+    giving one of them the email of an earlier part's member merges the two (Symbl merges by email)."""
     if not directory:
         return []
-    updates = member_updates(client.get_members(conversation_id), directory)
+    members = client.get_members(conversation_id)
+    if member_ids is not None:
+        own = member_ids([member.id for member in members])
+        members = [member for member in members if member.id in own]
+    updates = member_updates(members, directory)
     for update in updates:
         client.update_member(conversation_id, update.member_id, name=update.name, email=update.email)
     return updates
+
+
+@dataclass(frozen=True)
+class CallPart:
+    """One part of what a load loads: its recording and which of the conversation's members it brought."""
+
+    partition_key: str
+    members_before: frozenset[str] | None = None
+    """Members the conversation had before this part was appended (None: the first part)."""
+    members_after: frozenset[str] | None = None
+    """Members it had before the next part was appended (None: this is the latest part)."""
+
+    def member_ids(self, current: list[str]) -> set[str]:
+        return {
+            member_id
+            for member_id in current
+            if (self.members_before is None or member_id not in self.members_before)
+            and (self.members_after is None or member_id in self.members_after)
+        }
+
+
+@dataclass(frozen=True)
+class Call:
+    """What one load loads: a lone recording, or every part of a call so far, under the first part's key."""
+
+    rows_key: str
+    parts: list[CallPart]
+    timed: bool
+
+    def metadata(self) -> dict[str, Any]:
+        """What every asset of the load says about it: where a call's rows are, and why a chat has no series."""
+        metadata: dict[str, Any] = {}
+        if part_of(self.rows_key) is not None:
+            metadata["warehouse/recording_key"] = MetadataValue.text(self.rows_key)
+            metadata["symbl/call_parts"] = MetadataValue.json([part.partition_key for part in self.parts])
+        if not self.timed:
+            metadata["symbl/time_series"] = MetadataValue.text(UNTIMED)
+        return metadata
+
+
+UNTIMED = "none: the chat's messages carry no timing (no duration), so there is no time series to compute"
+
+
+def _call_of(
+    instance: DagsterInstance,
+    keys: PipelineKeys,
+    partition_key: str,
+    conversation_id: str,
+    submission: Mapping[str, str],
+) -> Call:
+    """The recording as its load sees it: on its own, or a part of a call (``parts.py``), whose rows hold the
+    whole conversation so far under its first part's key (so the tables hold the call once)."""
+    if part_of(partition_key) is None:
+        return Call(partition_key, [CallPart(partition_key)], submission.get(META_TIMED) != "False")
+    index = PartIndex(instance.get_dynamic_partitions(keys.partitions_name))
+    try:
+        keys_in_call = index.parts(index.first(partition_key) or partition_key)
+    except MultiPartError as exc:
+        raise RecordingFailure(f"{partition_key}: {exc}") from exc
+    submissions = [latest_metadata(instance, keys.submission, key) or {} for key in keys_in_call]
+    parts_in = [
+        (key, submitted)
+        for key, submitted in zip(keys_in_call, submissions, strict=True)
+        if submitted.get(META_CONVERSATION_ID) == conversation_id
+    ]
+    if not parts_in:
+        return Call(partition_key, [CallPart(partition_key)], submission.get(META_TIMED) != "False")
+    befores = [
+        frozenset(json.loads(submitted[META_MEMBERS_BEFORE])) if META_MEMBERS_BEFORE in submitted else None
+        for _, submitted in parts_in
+    ]
+    parts = [
+        CallPart(key, befores[position], befores[position + 1] if position + 1 < len(befores) else None)
+        for position, (key, _) in enumerate(parts_in)
+    ]
+    timed = all(submitted.get(META_TIMED) != "False" for _, submitted in parts_in)
+    return Call(parts_in[0][0], parts, timed)
+
+
+def _conversation_name(
+    client: SymblClient,
+    instance: DagsterInstance,
+    keys: PipelineKeys,
+    partition_key: str,
+    call: Call,
+    submission: Mapping[str, str],
+) -> str | None:
+    """The conversation's name: the submission identity of its first part, which named it (asked of Symbl only
+    for a submission recorded without one)."""
+    first = submission if call.rows_key == partition_key else latest_metadata(instance, keys.submission, call.rows_key)
+    identity = (first or {}).get(META_SUBMISSION_IDENTITY)
+    return identity or client.get_conversation(submission[META_CONVERSATION_ID]).name
+
+
+def _untimed_metadata(warehouse: Warehouse, series: pd.DataFrame) -> dict[str, Any]:
+    """The time series of a chat without timings: empty, and why."""
+    return {**_schema_metadata(warehouse, "symbl_speaker_timeseries", series), "symbl/time_series": UNTIMED}
 
 
 def _schema_metadata(warehouse: Warehouse, table: str, frame: pd.DataFrame) -> dict[str, Any]:

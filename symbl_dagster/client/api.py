@@ -210,6 +210,7 @@ class SymblClient:
         *,
         file: FileSource | FileOpener | None = None,
         url: str | None = None,
+        messages: Iterable[TextMessageLike] | None = None,
         video: bool = False,
         content_type: str | None = None,
         size: int | None = None,
@@ -228,52 +229,101 @@ class SymblClient:
         ``max_retries`` times. The job of a found conversation comes from its ``jobs`` (the bundled server) or
         from the metadata this method writes after each submission (``symblDagsterSubmission``).
 
-        Give either ``file`` (a path; a binary stream, rewound for each attempt when seekable; or a callable
-        that opens a fresh stream as a context manager, e.g. for an S3 body) or ``url``. ``video`` selects
-        the video endpoints. ``timeout`` (seconds) bounds the whole call, including waiting for a free slot
-        when the account's concurrent-job limit answers 429: without it such a 429 is retried as the retry
-        policy says; with it the wait lasts as long as the timeout allows. Each wait and retry is logged and
-        told to ``on_wait``.
+        Give one of ``file`` (a path; a binary stream, rewound for each attempt when seekable; or a callable
+        that opens a fresh stream as a context manager, e.g. for an S3 body), ``url`` or ``messages`` (a chat,
+        through the Text API). ``video`` selects the video endpoints. ``timeout`` (seconds) bounds the whole
+        call, including waiting for a free slot when the account's concurrent-job limit answers 429: without it
+        such a 429 is retried as the retry policy says; with it the wait lasts as long as the timeout allows.
+        Each wait and retry is logged and told to ``on_wait``.
 
         Raises:
             SymblSubmissionUncertainError: the outcome stayed unknown after the retries, or a conversation
                 with this identity exists but the server does not say which job processes it.
             SymblError: any other failure, e.g. ``SymblBadRequestError`` for a recording Symbl refuses.
         """
-        if (file is None) == (url is None):
-            raise ValueError("give either file or url")
         params = normalize_options(options)
         if params.get("name", identity) != identity:
             raise ValueError(f"options name {params['name']!r} differs from the identity, which is the name")
         params["name"] = identity
-        deadline = None if timeout is None else time.monotonic() + timeout
-        media = "video" if video else "audio"
+        source = _Source.of(file, url, messages, video)
         if check_existing and (adopted := self._adopt(identity)) is not None:
             return adopted
-        replay = _Replay(file) if file is not None else None
+        submission = self._exactly_once(
+            identity,
+            lambda deadline: self._send(source, None, content_type, params, size, deadline, on_wait),
+            lambda: self._adopt(identity),
+            source,
+            timeout,
+            on_wait,
+        )
+        self._remember_job(submission, identity)
+        return submission
+
+    def append_or_adopt(
+        self,
+        conversation_id: str,
+        identity: str,
+        *,
+        known_jobs: Iterable[str],
+        file: FileSource | FileOpener | None = None,
+        url: str | None = None,
+        messages: Iterable[TextMessageLike] | None = None,
+        video: bool = False,
+        content_type: str | None = None,
+        size: int | None = None,
+        options: Options = None,
+        timeout: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Submission:
+        """Append a recording (or chat) to a conversation exactly once per ``identity``, as
+        :meth:`submit_or_adopt` submits one: a later part of a call recorded in parts.
+
+        ``known_jobs`` are the conversation's jobs already accounted for (its submission and the appends of
+        earlier parts). An append is found again by the record this method keeps in the conversation's metadata
+        (``symblDagsterSubmission.appends``), or, when that record was never written (a lost answer, a crash),
+        as a job of the conversation that is none of ``known_jobs``, has not failed and no other append
+        claims: so one part at a time may be appended to a conversation, as the pipeline does. After a failure
+        that leaves the outcome unknown, the append is looked for before it is sent again.
+
+        Raises:
+            SymblSubmissionUncertainError: the outcome stayed unknown, or the server lists no jobs and keeps no
+                record of this append (the append may have happened; nothing is sent twice).
+            SymblError: any other failure, e.g. ``SymblNotFoundError`` for an unknown conversation.
+        """
+        params = normalize_options(options)
+        params.pop("name", None)  # the conversation keeps the first part's name (its identity)
+        source = _Source.of(file, url, messages, video)
+        known = frozenset(known_jobs)
+        if (adopted := self._adopt_append(conversation_id, identity, known)) is not None:
+            return adopted
+        submission = self._exactly_once(
+            identity,
+            lambda deadline: self._send(source, conversation_id, content_type, params, size, deadline, on_wait),
+            lambda: self._adopt_append(conversation_id, identity, known, uncertain=True),
+            source,
+            timeout,
+            on_wait,
+        )
+        self._remember_append(conversation_id, submission, identity)
+        return submission
+
+    def _exactly_once(
+        self,
+        identity: str,
+        send: Callable[[float | None], Submission],
+        adopt: Callable[[], Submission | None],
+        source: _Source,
+        timeout: float | None,
+        on_wait: Callable[[str], None] | None,
+    ) -> Submission:
+        """``send`` until it answers; after each failure that leaves the outcome unknown, ``adopt`` what it may
+        have created before sending again (the retry policy's ``max_retries`` times at most)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         attempts = 0
         while True:
             try:
-                if replay is not None:
-                    with replay.open() as source:
-                        submission = self._upload(
-                            "POST",
-                            f"/v1/process/{media}",
-                            media,
-                            None,
-                            source,
-                            content_type,
-                            params,
-                            size,
-                            deadline,
-                            on_wait,
-                        )
-                else:
-                    submission = self._submit_json(
-                        "POST", f"/v1/process/{media}/url", None, {"url": url}, params, deadline, on_wait
-                    )
+                return send(deadline)
             except (SymblConnectionError, SymblServerError) as error:
-                # The outcome is unknown: look for what this attempt may have created before anything else.
                 remaining = math.inf if deadline is None else deadline - time.monotonic()
                 delay = max(0.0, min(self.retry.backoff(attempts), remaining))
                 outcome = f"HTTP {error.status}" if error.status is not None else "no answer"
@@ -283,9 +333,9 @@ class SymblClient:
                     on_wait,
                 )
                 self._sleep(delay)
-                if (adopted := self._adopt(identity)) is not None:
+                if (adopted := adopt()) is not None:
                     return adopted
-                if replay is not None and not replay.can_repeat:
+                if not source.can_repeat:
                     error.next_step = (
                         "the recording was a one-way stream, which cannot be read again: give submit_or_adopt a"
                         " path, a seekable stream or a callable that opens the recording, and call it again"
@@ -295,9 +345,39 @@ class SymblClient:
                 if attempts >= self.retry.max_retries or out_of_time:
                     raise
                 attempts += 1
-                continue
-            self._remember_job(submission, identity)
-            return submission
+
+    def _send(
+        self,
+        source: _Source,
+        conversation_id: str | None,
+        content_type: str | None,
+        params: dict[str, Any],
+        size: int | None,
+        deadline: float | None,
+        on_wait: Callable[[str], None] | None,
+    ) -> Submission:
+        """One submission (POST) or append (PUT to ``conversation_id``) of ``source``."""
+        method = "POST" if conversation_id is None else "PUT"
+        if source.messages is not None:
+            body = {"messages": source.messages}
+            return self._submit_json(method, "/v1/process/text", conversation_id, body, params, deadline, on_wait)
+        if source.url is not None:
+            path = f"/v1/process/{source.media}/url"
+            return self._submit_json(method, path, conversation_id, {"url": source.url}, params, deadline, on_wait)
+        assert source.replay is not None
+        with source.replay.open() as stream:
+            return self._upload(
+                method,
+                f"/v1/process/{source.media}",
+                source.media,
+                conversation_id,
+                stream,
+                content_type,
+                params,
+                size,
+                deadline,
+                on_wait,
+            )
 
     def _adopt(self, identity: str) -> Submission | None:
         """The newest conversation named ``identity`` whose job has not failed, or None to submit."""
@@ -329,6 +409,44 @@ class SymblClient:
                 next_step="check that conversation at Symbl; use it as it is, or delete it to submit afresh",
             )
         return None
+
+    def _adopt_append(
+        self, conversation_id: str, identity: str, known: frozenset[str], *, uncertain: bool = False
+    ) -> Submission | None:
+        """The job appending ``identity`` to the conversation, if one exists and has not failed (see
+        :meth:`append_or_adopt`); None to append. ``uncertain``: an append was just sent without an answer."""
+        conversation = self.get_conversation(conversation_id)
+        appends = _appends(conversation.metadata)
+        candidates = [appends[identity]] if identity in appends else []
+        claimed = known | set(appends.values())
+        candidates += [job.id for job in reversed(conversation.jobs) if job.id not in claimed and not job.is_failed]
+        for job_id in candidates:
+            try:
+                job = self.get_job(job_id)
+            except SymblNotFoundError:
+                continue
+            if not job.is_failed:
+                logger.info("adopting job %s appended to conversation %s as %r", job.id, conversation_id, identity)
+                return Submission(conversation_id, job.id, adopted=True)
+        if uncertain and not conversation.jobs:
+            raise SymblSubmissionUncertainError(
+                f"appending {identity!r} to conversation {conversation_id} got no answer, and the server lists no"
+                " jobs of the conversation: whether it was appended is unknown",
+                method="GET",
+                path=f"/v1/conversations/{conversation_id}",
+                next_step="check the conversation's messages at Symbl; append the part again only if it is missing",
+            )
+        return None
+
+    def _remember_append(self, conversation_id: str, submission: Submission, identity: str) -> None:
+        """Add the append's job to the conversation's metadata, where :meth:`_adopt_append` finds it."""
+        try:
+            metadata = dict(self.get_conversation(conversation_id).metadata)
+            record = dict(metadata.get(SUBMISSION_METADATA_KEY) or {})
+            record["appends"] = {**_appends(metadata), identity: submission.job_id}
+            self.update_metadata(conversation_id, {**metadata, SUBMISSION_METADATA_KEY: record})
+        except SymblError as error:
+            logger.warning("could not record appended job %s on %s: %s", submission.job_id, conversation_id, error)
 
     def _remember_job(self, submission: Submission, identity: str) -> None:
         """Write the job id into the conversation's metadata, where :meth:`_adopt` finds it after a crash."""
@@ -636,6 +754,44 @@ def _submission(answer: Any, method: str, path: str) -> Submission:
         method=method,
         path=path,
     )
+
+
+class _Source:
+    """What one submission sends: a recording to upload (``replay``), a URL, or chat messages."""
+
+    def __init__(
+        self, replay: _Replay | None, url: str | None, messages: list[dict[str, Any]] | None, video: bool
+    ) -> None:
+        self.replay, self.url, self.messages = replay, url, messages
+        self.media = "video" if video else "audio"
+
+    @classmethod
+    def of(
+        cls,
+        file: FileSource | FileOpener | None,
+        url: str | None,
+        messages: Iterable[TextMessageLike] | None,
+        video: bool,
+    ) -> _Source:
+        if sum(value is not None for value in (file, url, messages)) != 1:
+            raise ValueError("give exactly one of file, url or messages")
+        return cls(
+            _Replay(file) if file is not None else None,
+            url,
+            _text(messages) if messages is not None else None,
+            video,
+        )
+
+    @property
+    def can_repeat(self) -> bool:
+        return self.replay is None or self.replay.can_repeat
+
+
+def _appends(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """The appends ``append_or_adopt`` recorded in a conversation's metadata: identity -> job id."""
+    record = metadata.get(SUBMISSION_METADATA_KEY)
+    appends = record.get("appends") if isinstance(record, Mapping) else None
+    return {str(key): str(value) for key, value in appends.items()} if isinstance(appends, Mapping) else {}
 
 
 class _Replay:

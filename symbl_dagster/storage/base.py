@@ -26,7 +26,7 @@ class RecordingChangedError(RecordingStorageError):
     """The recording's content changed after it was listed: the run for the newer version handles it."""
 
 
-# Formats Symbl accepts (audio FAQ; video is mp4 only) and the content type each is sent with.
+# Formats Symbl accepts (audio FAQ; video is mp4 only; text conversations as JSON) and the content type of each.
 MEDIA_TYPES: dict[str, tuple[str, str]] = {
     ".wav": ("audio", "audio/wav"),
     ".mp3": ("audio", "audio/mpeg"),
@@ -41,6 +41,8 @@ MEDIA_TYPES: dict[str, tuple[str, str]] = {
     ".amr": ("audio", "audio/amr"),
     ".wma": ("audio", "audio/x-ms-wma"),
     ".mp4": ("video", "video/mp4"),
+    # A chat or email thread in Symbl's text-conversation shape, processed by the Async Text API.
+    ".json": ("text", "application/json"),
 }
 
 

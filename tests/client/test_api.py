@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -864,10 +865,53 @@ def test_submit_or_adopt_gives_up_after_max_retries_and_says_how_to_recover(loca
 
 def test_submit_or_adopt_refuses_unclear_arguments(local_server, silence):
     with fast_client(local_server()) as client:
-        with pytest.raises(ValueError, match="either file or url"):
+        with pytest.raises(ValueError, match="exactly one of file, url or messages"):
             client.submit_or_adopt("call@v1")
-        with pytest.raises(ValueError, match="either file or url"):
+        with pytest.raises(ValueError, match="exactly one of file, url or messages"):
             client.submit_or_adopt("call@v1", file=silence, url="https://example.com/a.wav")
         with pytest.raises(ValueError, match="differs from the identity"):
             client.submit_or_adopt("call@v1", file=silence, options={"name": "other"})
         assert all_conversations(client) == []
+
+
+def test_submit_or_adopt_sends_a_chat_once_when_its_answer_is_lost(local_server):
+    server = local_server(faults=FaultSettings(lost_response_rate=1.0, paths=("/v1/process",)))
+    with fast_client(server) as client:
+        submission = client.submit_or_adopt("chat@v1", messages=CHAT)
+        assert submission.adopted
+        assert client.usage.snapshot().calls_by_endpoint["POST /v1/process/text"] == 1
+    assert jobs_by_name(server, client) == {"chat@v1": [submission.job_id]}
+
+
+def test_append_or_adopt_appends_each_part_once_when_answers_are_lost(local_server):
+    server = local_server()
+    with fast_client(server) as client:
+        first = client.submit_or_adopt("call@v1", messages=CHAT[:1])
+        server.set_faults(FaultSettings(lost_response_rate=1.0, paths=("/v1/process",)))
+        second = client.append_or_adopt(first.conversation_id, "part2@v1", known_jobs=[first.job_id], messages=CHAT[1:])
+        assert second.adopted and second.conversation_id == first.conversation_id
+        assert client.usage.snapshot().calls_by_endpoint["PUT /v1/process/text/{conversationId}"] == 1
+        server.set_faults(FaultSettings())
+        # Asked again (a retried run): the append is found, not sent again; the next part is appended anew.
+        again = client.append_or_adopt(first.conversation_id, "part2@v1", known_jobs=[first.job_id], messages=CHAT)
+        assert again.job_id == second.job_id
+        third = client.append_or_adopt(
+            first.conversation_id, "part3@v1", known_jobs=[first.job_id, second.job_id], messages=CHAT[:1]
+        )
+        assert not third.adopted
+        assert client.usage.snapshot().calls_by_endpoint["PUT /v1/process/text/{conversationId}"] == 2
+        jobs = client.get_conversation(first.conversation_id).jobs
+        assert [job.id for job in jobs] == [first.job_id, second.job_id, third.job_id]
+        client.wait_for_job(third.job_id)
+        assert len(client.get_messages(first.conversation_id)) == len(CHAT) + 1  # each part once
+
+
+def test_append_or_adopt_says_so_when_the_server_lists_no_jobs(local_server, monkeypatch):
+    server = local_server()
+    with fast_client(server, retry={"max_retries": 0}) as client:
+        first = client.submit_or_adopt("call@v1", messages=CHAT[:1])
+        server.set_faults(FaultSettings(lost_response_rate=1.0, paths=("/v1/process",)))
+        real = client.get_conversation
+        monkeypatch.setattr(client, "get_conversation", lambda cid: dataclasses.replace(real(cid), jobs=[]))
+        with pytest.raises(SymblSubmissionUncertainError, match="whether it was appended is unknown"):
+            client.append_or_adopt(first.conversation_id, "part2@v1", known_jobs=[first.job_id], messages=CHAT[1:])

@@ -146,7 +146,7 @@ class Pipeline:
 
 
 def shortest_sample() -> Path:
-    candidates = [p for p in SAMPLE_RECORDINGS.glob("*") if p.suffix.lower() in MEDIA_TYPES]
+    candidates = [p for p in SAMPLE_RECORDINGS.glob("*") if MEDIA_TYPES.get(p.suffix.lower(), ("",))[0] == "audio"]
     if not candidates:
         raise RuntimeError(f"no sample recordings under {SAMPLE_RECORDINGS}")
     return min(candidates, key=lambda path: path.stat().st_size)

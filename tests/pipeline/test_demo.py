@@ -119,7 +119,7 @@ def test_demo_inputs_ship_inside_the_package() -> None:
 
     package = Path(symbl_dagster.__file__).resolve().parent
     assert package / "examples" == EXAMPLES
-    assert sorted(path.suffix for path in DEFAULT_RECORDINGS.iterdir()) == [".mp3", ".ogg", ".wav"]
+    assert sorted(path.suffix for path in DEFAULT_RECORDINGS.iterdir()) == [".json", ".mp3", ".ogg", ".wav"]
     assert DEFAULT_SPEAKERS.is_file()
     assert (EXAMPLES / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()
 

@@ -356,12 +356,12 @@ def _loaded(warehouse_db: sa.Engine) -> int:
 
 def _tick_seconds(instance_db: sa.Engine) -> list[float]:
     """How long each finished sensor tick took, from the instance's tick records."""
-    from dagster._core.scheduler.instigation import InstigatorTick
+    from dagster._core.scheduler.instigation import TickData
     from dagster_shared.serdes import deserialize_value
 
     with instance_db.connect() as connection:
         bodies = connection.execute(sa.text("select tick_body from job_ticks")).scalars().all()
-    ticks = [deserialize_value(body, InstigatorTick) for body in bodies]
+    ticks = [deserialize_value(body, TickData) for body in bodies]
     return [tick.end_timestamp - tick.timestamp for tick in ticks if tick.end_timestamp is not None]
 
 

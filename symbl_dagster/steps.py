@@ -27,7 +27,7 @@ from symbl_dagster.errors import SymblError, SymblNotFoundError
 from symbl_dagster.intelligence import typed_frame
 from symbl_dagster.keys import PipelineKeys
 from symbl_dagster.metadata import markdown_table, usage_metadata
-from symbl_dagster.models import Job, Submission
+from symbl_dagster.models import Conversation, Job, Submission
 from symbl_dagster.outputs import WarehouseOutput, fetch_outputs
 from symbl_dagster.plots import write_sentiment_plot
 from symbl_dagster.speakers import (
@@ -49,6 +49,11 @@ META_RECORDING_URI = "recording/uri"
 META_OPTIONS_FINGERPRINT = "symbl/options_fingerprint"
 META_CONVERSATION_PAGE = "symbl/conversation_page"
 META_SUBMISSION_IDENTITY = "symbl/submission_identity"
+#: A recording the server decoded only in part (cut off in transit): seconds decoded and declared, and why.
+META_PARTIAL_MEDIA = "symbl/partial_media"
+#: Where the bundled server flags such a recording: an entry of the conversation's ``metadata`` (Symbl's
+#: conversation JSON has a free ``metadata`` object; other servers leave it out and nothing is flagged).
+PARTIAL_MEDIA_KEY = "partialMedia"
 #: The step failure's metadata entry naming each failed recording with its reason and whether it is transient.
 FAILED_RECORDINGS = "failed_recordings"
 
@@ -377,6 +382,7 @@ class FetchedRecording:
     directory: dict[str, SpeakerEntry]
     updates: list[MemberUpdate]
     usage: dict[str, Any]
+    partial_media: dict[str, Any] | None = None  # the server decoded only part of the recording: what and why
 
 
 def fetch_recording(
@@ -399,6 +405,8 @@ def fetch_recording(
         return None
     before = client.usage.snapshot(this_thread=True)
     conversation_id = conversation[META_CONVERSATION_ID]
+    # The conversation itself: its name, and in its metadata whether the server decoded only part of the recording.
+    details = client.get_conversation(conversation_id)
     directory = _speaker_directory(speaker_directory_file, partition_key, config)
     updates = _rename_members(client, conversation_id, directory)
     # The conversation asset already asked for the summary page; its link is reused, not asked for again.
@@ -413,8 +421,7 @@ def fetch_recording(
         "symbl_conversations": conversation_frame(
             conversation_id=conversation_id,
             job_id=conversation[META_JOB_ID],
-            # Named by the submission (its identity); asked of Symbl only for submissions recorded before that.
-            name=submission.get(META_SUBMISSION_IDENTITY) or client.get_conversation(conversation_id).name,
+            name=details.name,
             recording_uri=submission.get(META_RECORDING_URI, ""),
             recording_version=submission.get(META_RECORDING_VERSION, ""),
             messages=fetched.frames.get("symbl_messages", typed_frame("symbl_messages", [])),
@@ -432,6 +439,7 @@ def fetch_recording(
         directory=directory,
         updates=updates,
         usage=usage_metadata(client, before),
+        partial_media=partial_media(details, conversation[META_JOB_ID]),
     )
 
 
@@ -448,7 +456,10 @@ def store_recording(
     partition_key, conversation_id, frames = fetched.partition_key, fetched.conversation_id, fetched.frames
     for update in fetched.updates:
         log.info(f"{partition_key}: member {update.member_id}: {update.old_name!r} -> {update.name!r}")
-    ids = {META_CONVERSATION_ID: MetadataValue.text(conversation_id)}
+    ids: dict[str, Any] = {META_CONVERSATION_ID: MetadataValue.text(conversation_id)}
+    if fetched.partial_media is not None:
+        log.warning(f"{partition_key}: {fetched.partial_media['message']}")
+        ids[META_PARTIAL_MEDIA] = MetadataValue.json(fetched.partial_media)
     loaded = warehouse.replace_recording(partition_key, frames)
     stored = warehouse.row_counts(partition_key)
 
@@ -502,6 +513,20 @@ def store_recording(
         for table, frame in frames.items()
     ]
     return LoadedRecording(materializations=materializations, check_results=check_results)
+
+
+def partial_media(conversation: Conversation, job_id: str) -> dict[str, Any] | None:
+    """What the server flagged when it decoded only part of the recording for this job (the conversation holds
+    that part; whoever reads the tables should know the rest is missing), or None."""
+    flag = conversation.metadata.get(PARTIAL_MEDIA_KEY)
+    if not isinstance(flag, Mapping) or flag.get("jobId") != job_id:
+        return None
+    return {
+        "decoded_s": flag.get("decodedSeconds"),
+        "declared_s": flag.get("declaredSeconds"),
+        "declared_by": flag.get("declaredBy"),
+        "message": str(flag.get("message") or "only part of the recording could be decoded"),
+    }
 
 
 def _rename_members(

@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from symbl_server import LocalSymblServer  # noqa: E402
-from symbl_server.loadtest import load_test_settings  # noqa: E402
+from symbl_server.loadtest import load_test_settings, silent_wav  # noqa: E402
 from symbl_server.settings import ServerSettings  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -141,11 +140,7 @@ def write_recordings(folder: Path, count: int, prefix: str = "call") -> None:
     staging = folder.parent / f".staging-{prefix}"
     staging.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        with wave.open(str(staging / f"{prefix}{index:05d}.wav"), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(8000)
-            out.writeframes(b"\0\0" * 8000)
+        (staging / f"{prefix}{index:05d}.wav").write_bytes(silent_wav(1.0, rate=8000))
     folder.mkdir(parents=True, exist_ok=True)
     for path in sorted(staging.iterdir()):
         path.rename(folder / path.name)

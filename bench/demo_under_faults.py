@@ -8,7 +8,7 @@ subprocess in load-test mode with its fault flags:
 Each row is measured against its baseline in the same run: the same server and recordings without the fault.
 Jobs are counted in the server's own database (its data dir), by the recording each conversation is named after.
 
-    python bench/demo_under_faults.py [--recordings 10] [--job-seconds 1] [--hold-seconds 25]
+    python bench/demo_under_faults.py [--recordings 10] [--job-seconds 1] [--hold-seconds 25] [--rows abc] [--keep]
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class Row:
     name: str
     recordings: int
     faults: list[str]  # symbl-server fault flags
+    evidence: str  # the sign (in SIGNS) that the fault struck: without it the row proves nothing
     demo_runs: int = 1
     job_seconds: float | None = None  # None: --job-seconds
     limit: int = 50
@@ -161,14 +162,28 @@ def main() -> int:
     args = parser.parse_args()
 
     rows = [
-        Row("(a) 20% 500s + 10% drops", args.recordings, ["--fault-error-rate", "0.2", "--fault-drop-rate", "0.1"]),
+        Row(
+            "(a) 20% 500s + 10% drops",
+            args.recordings,
+            ["--fault-error-rate", "0.2", "--fault-drop-rate", "0.1"],
+            evidence="request retries",
+        ),
         Row(
             "(b) 50% lost submission answers, 3 runs",
             args.recordings,
             ["--fault-lost-response-rate", "0.5", "--fault-path", "/v1/process"],
+            evidence="lost answers",
             demo_runs=3,
         ),
-        Row("(c) every slot held", 2, [], job_seconds=args.hold_seconds, limit=2, hold_slots=True),
+        Row(
+            "(c) every slot held",
+            2,
+            [],
+            evidence="slot waits",
+            job_seconds=args.hold_seconds,
+            limit=2,
+            hold_slots=True,
+        ),
     ]
     rows = [row for row in rows if row.name[1] in args.rows]
     workdir = Path(tempfile.mkdtemp(prefix="symbl-demo-faults-"))
@@ -191,7 +206,10 @@ def main() -> int:
                 f"  {seen}"
             )
             print(lines[-1], flush=True)
-        ok &= faulty.loaded == row.recordings and faulty.duplicate_jobs == 0 and set(faulty.exit_codes) == {0}
+        held = faulty.loaded == row.recordings and faulty.duplicate_jobs == 0 and set(faulty.exit_codes) == {0}
+        if not faulty.signs[row.evidence]:
+            print(f"{row.name}: no {row.evidence} seen: the fault never struck", flush=True)
+        ok &= held and faulty.signs[row.evidence] > 0
     print("\n" + "\n".join(lines))
     print(
         "\nloaded: recordings in the warehouse after the row's runs; jobs: Symbl jobs the server accepted for them; "

@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lint test demo serve dev bench-accuracy bench-real-speech bench-s3 bench-warehouse bench-tables bench-throughput bench-install clean
+.PHONY: install lint test demo serve dev bench-accuracy bench-real-speech bench-s3 bench-warehouse bench-tables bench-throughput bench-faults bench-install clean
 
 $(STAMP): pyproject.toml server/pyproject.toml server/models.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench-tables: $(STAMP)
 
 bench-throughput: $(STAMP)
 	$(BIN)/python bench/throughput.py
+
+bench-faults: $(STAMP)
+	$(BIN)/python bench/demo_under_faults.py
 
 bench-install:
 	$(PYTHON) bench/install_size.py

@@ -11,7 +11,6 @@ import logging
 import sys
 import tempfile
 import time
-import wave
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from symbl_dagster.client import RetryPolicy, SymblClient, submission_identity
 from symbl_dagster.errors import SymblError
 from symbl_server import FaultSettings, LocalSymblServer, ServerSettings
+from symbl_server.loadtest import silent_wav
 
 APP_ID, APP_SECRET = "bench-app", "bench-secret-value"
 ATTEMPTS = 6  # per recording, for the baseline's resends; submit_or_adopt gets as many retries
@@ -35,11 +35,7 @@ SCENARIOS: dict[str, ServerSettings] = {
 
 def silence(folder: Path) -> Path:
     path = folder / "silence.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes(bytes(32000))
+    path.write_bytes(silent_wav())
     return path
 
 

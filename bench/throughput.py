@@ -24,17 +24,16 @@ import logging
 import math
 import os
 import re
+import resource
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import wave
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,11 +43,12 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from deployment import BIN, production_deployment  # noqa: E402  (this folder is on sys.path)
+
 from symbl_server import LocalSymblServer  # noqa: E402
-from symbl_server.loadtest import load_test_settings  # noqa: E402
+from symbl_server.loadtest import load_test_settings, silent_wav  # noqa: E402
 from symbl_server.settings import ServerSettings  # noqa: E402
 
-BIN = Path(sys.executable).parent
 DEFAULT_PG = os.environ.get("SYMBL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 APP_ID, APP_SECRET = "bench-app", secrets.token_urlsafe(16)
 CREDENTIALS = {"SYMBL_APP_ID": APP_ID, "SYMBL_APP_SECRET": APP_SECRET}
@@ -141,11 +141,7 @@ def write_recordings(folder: Path, count: int, prefix: str = "call") -> None:
     staging = folder.parent / f".staging-{prefix}"
     staging.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        with wave.open(str(staging / f"{prefix}{index:05d}.wav"), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(8000)
-            out.writeframes(b"\0\0" * 8000)
+        (staging / f"{prefix}{index:05d}.wav").write_bytes(silent_wav(1.0, rate=8000))
     folder.mkdir(parents=True, exist_ok=True)
     for path in sorted(staging.iterdir()):
         path.rename(folder / path.name)
@@ -226,74 +222,38 @@ def measure_production(
     server: LocalSymblServer, counter: RequestCounter, workdir: Path, n: int, limit: int, pg: str, timeout_s: float
 ) -> dict[str, object]:
     with scratch_databases(pg, "bench_instance", "bench_warehouse") as (instance_url, warehouse_url):
-        home = workdir / "dagster_home"
-        home.mkdir(parents=True)
-        shutil.copyfile(ROOT / "dagster.production.yaml", home / "dagster.yaml")
         recordings = workdir / "recordings"
-        recordings.mkdir()
-        port = _free_port()
-        (workdir / "workspace.yaml").write_text(
-            f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n      location_name: symbl\n"
-        )
+        recordings.mkdir(parents=True)
         env = {
-            **os.environ,
             **CREDENTIALS,
-            "DAGSTER_HOME": str(home),
-            "DAGSTER_PG_HOST": instance_url.host or "127.0.0.1",
-            "DAGSTER_PG_PORT": str(instance_url.port or 5432),
-            "DAGSTER_PG_USER": instance_url.username or "postgres",
-            "DAGSTER_PG_PASSWORD": instance_url.password or "",
-            "DAGSTER_PG_DB": instance_url.database or "",
             "SYMBL_BASE_URL": server.base_url,
             "SYMBL_RECORDINGS_DIR": str(recordings),
             "SYMBL_WAREHOUSE_URL": warehouse_url.render_as_string(hide_password=False),
             "SYMBL_SENSOR_DEFAULT_STATUS": "running",
             "SYMBL_MAX_JOBS_IN_FLIGHT": str(limit),
         }
-        logs = workdir / "logs"
-        logs.mkdir()
-        code_server = subprocess.Popen(
-            [str(BIN / "dagster"), "code-server", "start", "-m", "symbl_dagster.definitions", "-a", "defs",
-             "-h", "127.0.0.1", "-p", str(port), "--location-name", "symbl"],
-            cwd=workdir, env=env, stdout=(logs / "code_server.log").open("w"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        _wait_for_port(port, 120)
-        daemon = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", str(workdir / "workspace.yaml")],
-            cwd=workdir, env=env, stdout=(logs / "daemon.log").open("w"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
         instance_db = sa.create_engine(instance_url)
         warehouse_db = sa.create_engine(warehouse_url)
-        roots = [code_server.pid, daemon.pid]
         try:
-            _wait_for_first_tick(instance_db, 180)
-            idle = TreeSample()
-            sample_tree(roots, idle)
-            storage_before = _database_bytes(instance_db)
-            calls_before = counter.snapshot()
-            tree = TreeSample(cpu_by_pid=dict(idle.cpu_by_pid))
-            started = time.monotonic()
-            write_recordings(recordings, n)
-            loaded, deadline = 0, started + timeout_s
-            while loaded < n and time.monotonic() < deadline:
+            with production_deployment(workdir, instance_url, env) as roots:
+                idle = TreeSample()
+                sample_tree(roots, idle)
+                storage_before = _database_bytes(instance_db)
+                calls_before = counter.snapshot()
+                tree = TreeSample(cpu_by_pid=dict(idle.cpu_by_pid))
+                started = time.monotonic()
+                write_recordings(recordings, n)
+                loaded, deadline = 0, started + timeout_s
+                while loaded < n and time.monotonic() < deadline:
+                    sample_tree(roots, tree)
+                    loaded = _loaded(warehouse_db)
+                    time.sleep(0.2)
+                wall = time.monotonic() - started
                 sample_tree(roots, tree)
-                loaded = _loaded(warehouse_db)
-                time.sleep(0.2)
-            wall = time.monotonic() - started
-            sample_tree(roots, tree)
-            calls = counter.snapshot() - calls_before
-            storage_bytes = _database_bytes(instance_db) - storage_before
-            ticks = _tick_seconds(instance_db)
+                calls = counter.snapshot() - calls_before
+                storage_bytes = _database_bytes(instance_db) - storage_before
+                ticks = _tick_seconds(instance_db)
         finally:
-            for process in (daemon, code_server):
-                os.killpg(process.pid, signal.SIGTERM)
-            for process in (daemon, code_server):
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
             instance_db.dispose()
             warehouse_db.dispose()
     idle_cpu = idle.cpu_seconds
@@ -311,39 +271,6 @@ def measure_production(
         "sensor_tick_max_seconds": max(ticks, default=0.0),
         "sensor_tick_median_seconds": statistics.median(ticks) if ticks else 0.0,
     }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_for_port(port: int, timeout_s: float) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"the code server did not listen on port {port} within {timeout_s:g} s")
-
-
-def _wait_for_first_tick(instance_db: sa.Engine, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with instance_db.connect() as connection:
-                if connection.execute(sa.text("select count(*) from job_ticks")).scalar_one() > 0:
-                    return
-        except sa.exc.DBAPIError:
-            pass  # the daemon has not created its tables yet
-        time.sleep(1)
-    raise RuntimeError(f"the daemon ticked no sensor within {timeout_s:g} s")
 
 
 def _loaded(warehouse_db: sa.Engine) -> int:
@@ -373,26 +300,53 @@ def _database_bytes(engine: sa.Engine) -> int:
 # ------------------------------------------------------------------------------------------------ 3. the demo
 
 
+@dataclass
+class DemoRun:
+    """One run of the ``symbl-dagster demo`` command: its exit code, output (stdout and stderr), wall clock and
+    resource use."""
+
+    exit_code: int
+    output: str
+    wall_seconds: float
+    usage: resource.struct_rusage
+
+
+def run_demo_command(
+    base_url: str,
+    recordings: Path,
+    output: Path,
+    env: dict[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> DemoRun:
+    """The real ``symbl-dagster demo`` command against ``base_url``, as a user runs it (a run again with the same
+    ``output`` continues where the last one stopped); ``on_line`` sees each line of its output as it comes."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(BIN / "symbl-dagster"), "demo", "--recordings", str(recordings), "--output", str(output),
+         "--symbl-url", base_url],
+        env={**os.environ, **CREDENTIALS, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines = []
+    for line in process.stdout or ():
+        lines.append(line)
+        if on_line is not None:
+            on_line(line)
+    _, status, usage = os.wait4(process.pid, 0)
+    return DemoRun(os.waitstatus_to_exitcode(status), "".join(lines), time.monotonic() - started, usage)
+
+
 def measure_demo(server: LocalSymblServer, counter: RequestCounter, workdir: Path, n: int) -> dict[str, float]:
     recordings = workdir / "demo_recordings"
     write_recordings(recordings, n)
     before = counter.snapshot()
-    started = time.monotonic()
-    process = subprocess.Popen(
-        [str(BIN / "symbl-dagster"), "demo", "--recordings", str(recordings), "--output", str(workdir / "demo"),
-         "--symbl-url", server.base_url],
-        env={**os.environ, **CREDENTIALS}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.monotonic() - started
-    output = process.stdout.read() if process.stdout else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"the demo failed:\n{output}")
+    run = run_demo_command(server.base_url, recordings, workdir / "demo")
+    if run.exit_code != 0:
+        raise RuntimeError(f"the demo failed:\n{run.output}")
     calls = sum((counter.snapshot() - before).values())
     return {
-        "wall_seconds": wall,
-        "cpu_seconds_per_recording": (usage.ru_utime + usage.ru_stime) / n,
-        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "wall_seconds": run.wall_seconds,
+        "cpu_seconds_per_recording": (run.usage.ru_utime + run.usage.ru_stime) / n,
+        "peak_rss_mib": run.usage.ru_maxrss / 1024,
         "http_calls_per_recording": calls / n,
     }
 

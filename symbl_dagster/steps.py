@@ -28,7 +28,7 @@ from symbl_dagster.errors import SymblError, SymblNotFoundError
 from symbl_dagster.intelligence import typed_frame
 from symbl_dagster.keys import PipelineKeys
 from symbl_dagster.metadata import markdown_table, usage_metadata
-from symbl_dagster.models import Job, Submission
+from symbl_dagster.models import Conversation, Job, Submission
 from symbl_dagster.outputs import WarehouseOutput, fetch_outputs
 from symbl_dagster.parts import MultiPartError, PartIndex, part_of
 from symbl_dagster.plots import write_sentiment_plot
@@ -55,6 +55,11 @@ META_TIMED = "symbl/timed"
 META_PART = "symbl/part"
 META_FIRST_PART = "symbl/first_part"
 META_MEMBERS_BEFORE = "symbl/members_before"
+#: A recording the server decoded only in part (cut off in transit): seconds decoded and declared, and why.
+META_PARTIAL_MEDIA = "symbl/partial_media"
+#: Where the bundled server flags such a recording: an entry of the conversation's ``metadata`` (Symbl's
+#: conversation JSON has a free ``metadata`` object; other servers leave it out and nothing is flagged).
+PARTIAL_MEDIA_KEY = "partialMedia"
 #: The step failure's metadata entry naming each failed recording with its reason and whether it is transient.
 FAILED_RECORDINGS = "failed_recordings"
 
@@ -531,6 +536,7 @@ class FetchedRecording:
     directory: dict[str, SpeakerEntry]
     updates: list[MemberUpdate]
     usage: dict[str, Any]
+    partial_media: dict[str, Any] | None = None  # the server decoded only part of the recording: what and why
 
 
 def fetch_recording(
@@ -553,6 +559,8 @@ def fetch_recording(
         return None
     before = client.usage.snapshot(this_thread=True)
     conversation_id = conversation[META_CONVERSATION_ID]
+    # The conversation itself: its name, and in its metadata whether the server decoded only part of the recording.
+    details = client.get_conversation(conversation_id)
     call = _call_of(instance, keys, partition_key, conversation_id, submission)
     directory: dict[str, SpeakerEntry] = {}
     updates: list[MemberUpdate] = []
@@ -572,7 +580,7 @@ def fetch_recording(
         "symbl_conversations": conversation_frame(
             conversation_id=conversation_id,
             job_id=conversation[META_JOB_ID],
-            name=_conversation_name(client, instance, keys, partition_key, call, submission),
+            name=details.name,
             recording_uri=submission.get(META_RECORDING_URI, ""),
             recording_version=submission.get(META_RECORDING_VERSION, ""),
             messages=fetched.frames.get("symbl_messages", typed_frame("symbl_messages", [])),
@@ -593,6 +601,7 @@ def fetch_recording(
         directory=directory,
         updates=updates,
         usage=usage_metadata(client, before),
+        partial_media=partial_media(details, conversation[META_JOB_ID]),
     )
 
 
@@ -615,7 +624,10 @@ def store_recording(
     )
     for update in fetched.updates:
         log.info(f"{partition_key}: member {update.member_id}: {update.old_name!r} -> {update.name!r}")
-    ids = {META_CONVERSATION_ID: MetadataValue.text(conversation_id), **call.metadata()}
+    ids: dict[str, Any] = {META_CONVERSATION_ID: MetadataValue.text(conversation_id), **call.metadata()}
+    if fetched.partial_media is not None:
+        log.warning(f"{partition_key}: {fetched.partial_media['message']}")
+        ids[META_PARTIAL_MEDIA] = MetadataValue.json(fetched.partial_media)
     loaded = warehouse.replace_recording(call.rows_key, frames)
     stored = warehouse.row_counts(call.rows_key)
 
@@ -673,6 +685,20 @@ def store_recording(
         for table, frame in frames.items()
     ]
     return LoadedRecording(materializations=materializations, check_results=check_results)
+
+
+def partial_media(conversation: Conversation, job_id: str) -> dict[str, Any] | None:
+    """What the server flagged when it decoded only part of the recording for this job (the conversation holds
+    that part; whoever reads the tables should know the rest is missing), or None."""
+    flag = conversation.metadata.get(PARTIAL_MEDIA_KEY)
+    if not isinstance(flag, Mapping) or flag.get("jobId") != job_id:
+        return None
+    return {
+        "decoded_s": flag.get("decodedSeconds"),
+        "declared_s": flag.get("declaredSeconds"),
+        "declared_by": flag.get("declaredBy"),
+        "message": str(flag.get("message") or "only part of the recording could be decoded"),
+    }
 
 
 def _rename_members(
@@ -772,21 +798,6 @@ def _call_of(
     ]
     timed = all(submitted.get(META_TIMED) != "False" for _, submitted in parts_in)
     return Call(parts_in[0][0], parts, timed)
-
-
-def _conversation_name(
-    client: SymblClient,
-    instance: DagsterInstance,
-    keys: PipelineKeys,
-    partition_key: str,
-    call: Call,
-    submission: Mapping[str, str],
-) -> str | None:
-    """The conversation's name: the submission identity of its first part, which named it (asked of Symbl only
-    for a submission recorded without one)."""
-    first = submission if call.rows_key == partition_key else latest_metadata(instance, keys.submission, call.rows_key)
-    identity = (first or {}).get(META_SUBMISSION_IDENTITY)
-    return identity or client.get_conversation(submission[META_CONVERSATION_ID]).name
 
 
 def _untimed_metadata(warehouse: Warehouse, series: pd.DataFrame) -> dict[str, Any]:

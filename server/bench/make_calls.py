@@ -172,15 +172,26 @@ _CODECS = {
     ".mp3": ("libmp3lame", "fltp", 64_000),
     ".ogg": ("libopus", "flt", 32_000),
     ".m4a": ("aac", "fltp", 64_000),
+    ".mkv": ("libopus", "flt", 32_000),
 }
 
 
-def write_audio(path: Path, signal: np.ndarray, *, input_rate: int = SAMPLE_RATE, output_rate: int = 16_000) -> None:
-    """Encode (channels, n) float32 into the container and codec the file name implies."""
+def write_audio(
+    path: Path,
+    signal: np.ndarray,
+    *,
+    input_rate: int = SAMPLE_RATE,
+    output_rate: int = 16_000,
+    options: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """Encode (channels, n) float32 into the container and codec the file name implies; ``options`` go to the
+    muxer (e.g. ``write_xing``), ``tags`` into the file's metadata (e.g. an ID3 ``TLEN``)."""
     codec, sample_format, bit_rate = _CODECS[path.suffix]
     out_rate = 48_000 if codec == "libopus" else output_rate
     layout = "stereo" if signal.shape[0] == 2 else "mono"
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", options=options or {}) as container:
+        container.metadata.update(tags or {})
         stream = container.add_stream(codec, rate=out_rate, layout=layout)
         stream.format = sample_format
         if bit_rate:

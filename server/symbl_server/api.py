@@ -27,7 +27,7 @@ from symbl_server import faults as fault_kinds
 from symbl_server.auth import BAD_CREDENTIALS_MESSAGE, BAD_TOKEN_MESSAGE, TokenIssuer
 from symbl_server.experience import HtmlPage, parse_experience_request, render_experience
 from symbl_server.faults import FaultInjector
-from symbl_server.jobs import JobRunner
+from symbl_server.jobs import PARTIAL_MEDIA_KEY, JobRunner
 from symbl_server.options import (
     Params,
     RequestError,
@@ -435,10 +435,14 @@ class SymblRequestHandler(BaseHTTPRequestHandler):
         return 200, {**self._view(cid).conversation_json(), "jobs": jobs}
 
     def put_metadata(self, cid: str) -> tuple[int, object]:
-        self._view(cid)
+        """Replaces the metadata, except the server's own partial-media flag, which a client's PUT that does not
+        name it keeps (a client recording its submission must not erase what the job found)."""
+        stored = self._view(cid).conversation.metadata
         metadata = self._json_body().get("metadata")
         if not isinstance(metadata, dict):
             raise RequestError("`metadata` is required and must be an object")
+        if PARTIAL_MEDIA_KEY in stored:
+            metadata = {PARTIAL_MEDIA_KEY: stored[PARTIAL_MEDIA_KEY], **metadata}
         self.app.store.update_conversation(cid, metadata=metadata)
         return 200, {"id": cid, "metadata": metadata}
 

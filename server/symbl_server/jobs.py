@@ -4,6 +4,7 @@ turns text messages or recordings into stored members and messages, and reports 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import queue
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from symbl_server.engine import SpeechEngine
 
 log = logging.getLogger(__name__)
+
+PARTIAL_MEDIA_KEY = "partialMedia"
+"""The conversation ``metadata`` entry of a recording decoded only in part (Symbl's conversation JSON has a free
+``metadata`` object; the job JSON has no room for it): which job, the seconds decoded and declared, and why."""
 
 CONCURRENCY_MESSAGE = (
     "This API has a limit of maximum of `{limit}` number of concurrent jobs per account. If you are looking to "
@@ -352,7 +357,19 @@ class JobRunner:
                     words,
                 )
             )
-        return _results(conversation, options, new_members, rows, offset + transcription.duration_s)
+        results = _results(conversation, options, new_members, rows, offset + transcription.duration_s)
+        if transcription.partial is None:
+            return results
+        partial = transcription.partial
+        log.warning("job %s: %s", job.id, partial.message)
+        flag = {
+            "jobId": job.id,
+            "decodedSeconds": partial.decoded_s,
+            "declaredSeconds": partial.declared_s,
+            "declaredBy": partial.declared_by,
+            "message": partial.message,
+        }
+        return dataclasses.replace(results, metadata={PARTIAL_MEDIA_KEY: flag})
 
     def _media_path(self, job: JobRow, source: dict) -> Path:
         """The recording on disk: the upload (checked at upload time), a permitted file:// path, or a download."""

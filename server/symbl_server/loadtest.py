@@ -8,6 +8,8 @@ server gets a worker per slot, since a job in this mode only waits.
 from __future__ import annotations
 
 import dataclasses
+import io
+import wave
 
 from symbl_server.settings import ServerSettings
 
@@ -32,3 +34,15 @@ def load_test_settings(settings: ServerSettings, job_seconds: float) -> ServerSe
         workers=max(settings.workers, settings.max_concurrent_jobs),
         load_test=True,
     )
+
+
+def silent_wav(seconds: float = 1.0, rate: int = 16_000) -> bytes:
+    """A mono 16-bit WAV file of silence: what a load test submits (this mode does not listen to it, and the real
+    engine processes it in a moment and finds no speech)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(bytes(2 * round(seconds * rate)))
+    return buffer.getvalue()

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ACTIVE_STATUSES = ("scheduled", "in_progress")
@@ -112,13 +112,15 @@ class MessageRow:
 
 @dataclass(frozen=True)
 class JobResults:
-    """What a job adds to its conversation: new members, messages, and where its timeline now ends."""
+    """What a job adds to its conversation: new members, messages, where its timeline now ends, and entries the
+    server adds to the conversation's ``metadata`` (a recording decoded only in part says so there)."""
 
     conversation_id: str
     members: tuple[MemberRow, ...]
     messages: tuple[MessageRow, ...]
     cursor_s: float
     options: dict  # the language options of the submission
+    metadata: dict = field(default_factory=dict)
 
 
 class Store:
@@ -297,6 +299,15 @@ class Store:
                     "UPDATE conversations SET cursor_s = MAX(cursor_s, ?), options = ? WHERE id = ?",
                     (results.cursor_s, json.dumps(results.options), results.conversation_id),
                 )
+                if results.metadata:
+                    row = db.execute(
+                        "SELECT metadata FROM conversations WHERE id = ?", (results.conversation_id,)
+                    ).fetchone()
+                    merged = {**json.loads(row["metadata"]), **results.metadata} if row else results.metadata
+                    db.execute(
+                        "UPDATE conversations SET metadata = ? WHERE id = ?",
+                        (json.dumps(merged), results.conversation_id),
+                    )
             db.execute(
                 "UPDATE jobs SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
                 (status, reason, time.time(), job_id),

@@ -23,7 +23,9 @@ def readme_section() -> str:
             "#### Outputs and what they cost",
             "",
             "Each output loads some tables and costs the API calls listed, per recording; "
-            "`symbl_conversations` is always loaded.",
+            "`symbl_conversations` is always loaded, with one `GET /v1/conversations/{conversationId}` per "
+            "recording: its name and the `metadata` where the local server flags a recording it could decode only "
+            "in part.",
             "",
             outputs_markdown(),
             tables_markdown(),

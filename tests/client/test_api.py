@@ -32,6 +32,7 @@ from symbl_dagster.errors import (
 )
 from symbl_dagster.models import Submission, TextMessage
 from symbl_server import FaultSettings
+from symbl_server.loadtest import silent_wav
 
 CID = "5815170693595136"
 CONV = f"/v1/conversations/{CID}"
@@ -725,11 +726,7 @@ def test_the_experience_url_opens_the_conversation_page(local_server):
 def silence(tmp_path) -> Path:
     """One second of silent WAV: a real recording the speech engine processes in a moment."""
     path = tmp_path / "silence.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes(bytes(32000))
+    path.write_bytes(silent_wav())
     return path
 
 

@@ -26,7 +26,7 @@ from symbl_dagster.storage import MEDIA_TYPES, LocalRecordingStorage, RecordingS
 from symbl_dagster.warehouse import Warehouse, WarehouseResource
 from symbl_server import LocalSymblServer
 from symbl_server.engine.decode import SAMPLE_RATE, decode_audio
-from symbl_server.loadtest import load_test_settings
+from symbl_server.loadtest import load_test_settings, silent_wav
 from symbl_server.settings import FaultSettings, ServerSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -171,11 +171,7 @@ def sample_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def silent_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One second of 16 kHz silence: enough for tests whose Symbl job fails before any transcription."""
     path = tmp_path_factory.mktemp("silence") / "silence.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes(b"\0\0" * 16000)
+    path.write_bytes(silent_wav())
     return path
 
 

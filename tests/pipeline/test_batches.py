@@ -7,7 +7,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-import wave
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ from symbl_dagster.pipeline import execute_run_request
 from symbl_dagster.sensors import PipelineCursor, contiguous_batches
 from symbl_dagster.steps import META_JOB_ID
 from symbl_dagster.storage import LocalRecordingStorage
+from symbl_server.loadtest import silent_wav
 
 if TYPE_CHECKING:  # the fixtures' types, defined in this folder's conftest.py
     from conftest import Pipeline, SymblServer
@@ -33,11 +33,7 @@ def write_recordings(folder: Path, count: int) -> list[str]:
     keys = []
     for index in range(count):
         path = folder / f"call{index:03d}.wav"
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(8000)
-            out.writeframes(b"\0\0" * 800)
+        path.write_bytes(silent_wav(0.1, rate=8000))
         keys.append(f"calls/{path.name}")
     return keys
 

@@ -14,7 +14,7 @@ from symbl_server.settings import SpeechSettings
 from .decode import check_wav_header, decode_audio
 from .diarize import speaker_track
 from .recognizer import ModelError, Recognizer, UnsupportedLanguage
-from .results import MAX_DURATION_S, AudioError, EngineOptions, Transcription, Utterance, Word
+from .results import MAX_DURATION_S, AudioError, EngineOptions, PartialMedia, Transcription, Utterance, Word
 from .vad import detect_speech
 from .voices import VoiceEncoder, VoiceModelError, load_voice_encoder
 
@@ -23,6 +23,7 @@ __all__ = [
     "AudioError",
     "EngineOptions",
     "ModelError",
+    "PartialMedia",
     "SpeechEngine",
     "Transcription",
     "UnsupportedLanguage",
@@ -64,7 +65,10 @@ class SpeechEngine:
             utterances.extend(_utterances(words, speakers))
         utterances.sort(key=lambda u: (u.start_s, u.speaker))
         return Transcription(
-            duration_s=round(audio.duration_s, 3), channels=audio.source_channels, utterances=tuple(utterances)
+            duration_s=round(audio.duration_s, 3),
+            channels=audio.source_channels,
+            utterances=tuple(utterances),
+            partial=audio.partial,
         )
 
 

@@ -3,36 +3,49 @@
 from __future__ import annotations
 
 import os
-import struct
 from dataclasses import dataclass
 
 import av
 import numpy as np
 
-from .results import AudioError
+from .declared import DeclaredDuration, declared_duration, wav_declared_s
+from .results import AudioError, PartialMedia, describe_duration
 
 SAMPLE_RATE = 16_000
-# A header promising more audio than the file holds by more than this is a truncated file, not rounding.
+# A header promising more audio than the decoder read by more than this is a truncated file, not rounding.
 _TRUNCATION_TOLERANCE_S = 0.5
-_TRUNCATION_CHECKED_FORMATS = {"wav", "flac", "aiff", "w64"}
 
 
 @dataclass(frozen=True)
 class DecodedAudio:
-    """samples has shape (channels, n): one row per channel, or a single down-mixed row."""
+    """samples has shape (channels, n): one row per channel, or a single down-mixed row. ``declared``: the
+    duration the file's header states, where it states one."""
 
     samples: np.ndarray
     source_channels: int
+    declared: DeclaredDuration | None = None
 
     @property
     def duration_s(self) -> float:
         return self.samples.shape[1] / SAMPLE_RATE
 
+    @property
+    def partial(self) -> PartialMedia | None:
+        """What was decoded against what the header promised, when the file holds less (cut off in transit)."""
+        if self.declared is None or self.duration_s + _TRUNCATION_TOLERANCE_S >= self.declared.seconds:
+            return None
+        return PartialMedia(
+            decoded_s=round(self.duration_s, 3),
+            declared_s=round(self.declared.seconds, 3),
+            declared_by=self.declared.source,
+        )
+
 
 def decode_audio(path: str | os.PathLike, *, max_duration_s: float, keep_channels: bool = False) -> DecodedAudio:
     """Decode the first audio track of any container ffmpeg reads (WAV, FLAC, OGG, MP3, MP4, ...).
 
-    keep_channels=False mixes down to mono. Raises AudioError for anything a user should be told about.
+    keep_channels=False mixes down to mono. Raises AudioError for anything a user should be told about. A file
+    that holds less than its header declares is decoded as far as it goes, and says so in ``partial``.
     """
     try:
         size = os.path.getsize(path)
@@ -40,7 +53,7 @@ def decode_audio(path: str | os.PathLike, *, max_duration_s: float, keep_channel
         raise AudioError(f"recording cannot be read: {exc.strerror or exc}") from exc
     if size == 0:
         raise AudioError("recording is empty (0 bytes)")
-    check_wav_header(path, max_duration_s, size=size)
+    check_wav_header(path, max_duration_s)
     try:
         container = av.open(os.fspath(path), mode="r", metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError) as exc:
@@ -49,25 +62,19 @@ def decode_audio(path: str | os.PathLike, *, max_duration_s: float, keep_channel
         if not container.streams.audio:
             raise AudioError("recording has no audio track")
         stream = container.streams.audio[0]
-        declared_s = _declared_duration_s(container, stream)
-        if declared_s is not None and declared_s > max_duration_s:
-            raise AudioError(_too_long_message(declared_s, max_duration_s))
+        ffmpeg_s = _ffmpeg_duration_s(container, stream)
+        if ffmpeg_s is not None and ffmpeg_s > max_duration_s:
+            raise AudioError(_too_long_message(ffmpeg_s, max_duration_s))
+        declared = declared_duration(path, container, stream)
         samples = _decode_stream(container, stream, max_duration_s, keep_channels)
         source_channels = stream.codec_context.channels or samples.shape[0]
-        format_names = set(container.format.name.split(","))
-    decoded_s = samples.shape[1] / SAMPLE_RATE
-    if decoded_s == 0:
+    if samples.shape[1] == 0:
         raise AudioError("recording contains no audio samples")
-    if (
-        declared_s is not None
-        and format_names & _TRUNCATION_CHECKED_FORMATS
-        and decoded_s + _TRUNCATION_TOLERANCE_S < declared_s
-    ):
-        raise AudioError(_truncated_message(declared_s, decoded_s))
-    return DecodedAudio(samples=samples, source_channels=source_channels)
+    return DecodedAudio(samples=samples, source_channels=source_channels, declared=declared)
 
 
-def _declared_duration_s(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float | None:
+def _ffmpeg_duration_s(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float | None:
+    """ffmpeg's duration: declared or estimated, enough to refuse a long file early (decoding measures anyway)."""
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
@@ -75,53 +82,17 @@ def _declared_duration_s(container: av.container.InputContainer, stream: av.audi
     return None
 
 
-def check_wav_header(path: str | os.PathLike, max_duration_s: float, *, size: int | None = None) -> None:
-    """Judge a RIFF/WAVE file by its own header, which ffmpeg silently clamps to the bytes present.
-
-    That catches a WAV cut off in transit, and rejects a long one before a single sample is decoded (the server
-    also calls it on an upload, to answer 400 at once). Anything that is not a WAV file passes.
-    """
-    if size is None:
-        size = os.path.getsize(path)
+def check_wav_header(path: str | os.PathLike, max_duration_s: float) -> None:
+    """Reject a WAV file whose own header declares it too long, before a single sample is decoded (the server also
+    calls it on an upload, to answer 400 at once). Anything that is not a WAV file passes."""
     with open(path, "rb") as file:
-        head = file.read(4096)
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return
-    byte_rate, offset = None, 12
-    while offset + 8 <= len(head):
-        chunk_id, chunk_size = head[offset : offset + 4], struct.unpack_from("<I", head, offset + 4)[0]
-        if chunk_id == b"fmt " and offset + 20 <= len(head):
-            byte_rate = struct.unpack_from("<I", head, offset + 16)[0]
-        if chunk_id == b"data":
-            if not byte_rate or chunk_size in (0, 0xFFFFFFFF):  # no format, or a streamed WAV of unknown length
-                return
-            declared_s = chunk_size / byte_rate
-            present_s = (size - offset - 8) / byte_rate
-            if declared_s > max_duration_s:
-                raise AudioError(_too_long_message(declared_s, max_duration_s))
-            if present_s + _TRUNCATION_TOLERANCE_S < declared_s:
-                raise AudioError(_truncated_message(declared_s, present_s))
-            return
-        offset += 8 + chunk_size + (chunk_size & 1)
-
-
-def _describe_duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
+        declared_s = wav_declared_s(file.read(4096))
+    if declared_s is not None and declared_s > max_duration_s:
+        raise AudioError(_too_long_message(declared_s, max_duration_s))
 
 
 def _too_long_message(duration_s: float, max_duration_s: float) -> str:
-    return f"recording is {_describe_duration(duration_s)} long; the limit is {_describe_duration(max_duration_s)}"
-
-
-def _truncated_message(declared_s: float, present_s: float) -> str:
-    return (
-        f"recording is truncated: its header promises {_describe_duration(declared_s)} of audio "
-        f"but only {_describe_duration(present_s)} are present"
-    )
+    return f"recording is {describe_duration(duration_s)} long; the limit is {describe_duration(max_duration_s)}"
 
 
 def _decode_stream(
@@ -149,7 +120,7 @@ def _decode_stream(
     except av.FFmpegError as exc:
         if not chunks:
             raise AudioError("recording's audio track cannot be decoded (corrupt or not audio)") from exc
-        # A damaged tail: keep what decoded; the truncation check reports a broken header.
+        # A damaged tail: keep what decoded; DecodedAudio.partial reports a file cut short.
     if not chunks:
         return np.zeros((width, 0), dtype=np.float32)
     return np.ascontiguousarray(np.concatenate(chunks, axis=1), dtype=np.float32)

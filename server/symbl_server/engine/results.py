@@ -44,7 +44,34 @@ class Utterance:
 
 
 @dataclass(frozen=True)
+class PartialMedia:
+    """A recording the decoder read only in part: the seconds decoded and the seconds its header declares."""
+
+    decoded_s: float
+    declared_s: float
+    declared_by: str  # "WAV header", "Xing header", ...
+
+    @property
+    def message(self) -> str:
+        return (
+            f"recording is truncated: its {self.declared_by} promises {describe_duration(self.declared_s)} of audio "
+            f"but only {describe_duration(self.decoded_s)} could be decoded; the conversation holds that part"
+        )
+
+
+@dataclass(frozen=True)
 class Transcription:
+    """``partial`` is set when only part of the recording could be decoded (the rest is missing from the file)."""
+
     duration_s: float
     channels: int
     utterances: tuple[Utterance, ...]
+    partial: PartialMedia | None = None
+
+
+def describe_duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"

@@ -54,12 +54,28 @@ def test_bytes_that_are_not_audio_fail_the_job_with_a_reason(api) -> None:
     assert api.get("/v1/conversations").status_code == 200  # and the server keeps serving
 
 
-def test_truncated_and_overlong_wav_files_are_refused(api, support_clip) -> None:
-    whole = support_clip.read_bytes()
-    truncated = api.post("/v1/process/audio", data=whole[: len(whole) // 2], headers={"Content-Type": "audio/wav"})
-    assert truncated.status_code == 400 and "truncated" in truncated.json()["message"]
+def test_overlong_wav_file_is_refused_at_upload(api) -> None:
     overlong = api.post("/v1/process/audio", data=_wav_header(5 * 3600) + b"\0" * 16000)
     assert overlong.status_code == 400 and "the limit is 4.00 h" in overlong.json()["message"]
+
+
+def test_truncated_wav_completes_with_what_it_holds_and_is_flagged_in_conversation_metadata(api, support_clip) -> None:
+    """A recording cut off in transit is transcribed as far as it goes; its conversation's ``metadata`` says
+    how much was decoded of how much its header declares (Symbl's conversation JSON has room for it)."""
+    whole = support_clip.read_bytes()
+    response = api.post("/v1/process/audio", data=whole[: len(whole) // 2], headers={"Content-Type": "audio/wav"})
+    assert response.status_code == 201
+    job_id, conversation_id = response.json()["jobId"], response.json()["conversationId"]
+    assert api.wait_for_job(job_id, timeout=120)["status"] == "completed"
+
+    conversation = api.get(f"/v1/conversations/{conversation_id}").json()
+    flag = conversation["metadata"]["partialMedia"]
+    assert flag["jobId"] == job_id and flag["declaredBy"] == "WAV header"
+    assert flag["declaredSeconds"] == pytest.approx(18.0, abs=0.01)
+    assert flag["decodedSeconds"] == pytest.approx(9.0, abs=0.05)
+    assert (
+        "truncated" in flag["message"] and api.get(f"/v1/conversations/{conversation_id}/messages").json()["messages"]
+    )
 
 
 def _mp4(rate: int, pcm: bytes) -> bytes:

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import io
 import time
-import wave
 
 import pytest
 
 from symbl_server import ServerSettings
 from symbl_server.cli import configure_serve_parser, settings_from_args
-from symbl_server.loadtest import CANNED_MESSAGES, load_test_settings
-
-
-def _tiny_wav() -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\0\0" * 800)  # silence: the real engine would find no speech in it
-    return buffer.getvalue()
+from symbl_server.loadtest import CANNED_MESSAGES, load_test_settings, silent_wav
 
 
 def test_jobs_complete_after_the_delay_with_the_canned_conversation(make_server, make_api) -> None:
@@ -30,9 +18,10 @@ def test_jobs_complete_after_the_delay_with_the_canned_conversation(make_server,
     api = make_api(make_server(settings).base_url)
     started = time.monotonic()
     submitted = [
-        api.post("/v1/process/audio", data=_tiny_wav(), headers={"Content-Type": "audio/wav"}).json() for _ in range(2)
+        api.post("/v1/process/audio", data=silent_wav(0.1, rate=8000), headers={"Content-Type": "audio/wav"}).json()
+        for _ in range(2)
     ]
-    third = api.post("/v1/process/audio", data=_tiny_wav(), headers={"Content-Type": "audio/wav"})
+    third = api.post("/v1/process/audio", data=silent_wav(0.1, rate=8000), headers={"Content-Type": "audio/wav"})
     assert third.status_code == 429  # both slots are held for the whole delay
 
     for answer in submitted:

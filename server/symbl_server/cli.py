@@ -249,7 +249,10 @@ def run_serve(args: argparse.Namespace) -> int:
         return 1
     print(f"Symbl-compatible API serving on {server.base_url} (data in {args.data_dir}); Ctrl-C stops it", flush=True)
     try:
-        stop.wait()
+        # Wake up now and then: a signal delivered to another thread (a job worker, the HTTP server) only reaches
+        # its Python handler when the main thread runs, and an untimed wait would sleep through it for good.
+        while not stop.wait(timeout=0.5):
+            pass
         print(
             f"stopping: jobs in progress get {settings.shutdown_grace_s:g} s to finish, the rest are requeued",
             file=sys.stderr,

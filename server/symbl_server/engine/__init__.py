@@ -82,7 +82,7 @@ def _utterances(words: list[Word], speakers: list[int], track: SpeakerTrack | No
         groups.append((speaker, [word]))
     spans = [(group[0].start_s, group[-1].end_s) for _, group in groups]
     if track is not None:
-        widened = []
+        widened: list[tuple[float, float]] = []
         for i, (speaker, _) in enumerate(groups):
             start, end = track.speech_around(speaker, *spans[i])
             start = max(start, widened[-1][1] if widened else 0.0)  # never into the previous utterance

@@ -65,7 +65,7 @@ def test_two_voices_are_told_apart_with_or_without_a_pause(
 
 @pytest.mark.parametrize(
     ("reply_s", "gap_s"),
-    [(None, 0.0), (0.8, 0.3)],  # the whole 1.4 s reply without a pause; its first 0.8 s after a short one
+    [(None, 0.0), (0.8, 0.0), (0.6, 0.3)],  # the whole 1.4 s reply or its first 0.8 s without a pause; 0.6 s after one
 )
 def test_a_short_reply_between_two_turns_of_the_other_voice_gets_its_own_speaker(
     speech_engine: SpeechEngine, turns: list, reply_s: float | None, gap_s: float

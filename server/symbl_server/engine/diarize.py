@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
@@ -53,13 +54,20 @@ class SpeakerTrack:
     def speech_around(self, speaker: int, start_s: float, end_s: float) -> tuple[float, float]:
         """[start_s, end_s) widened to the speech that `speaker` holds without a break on either side: the word
         timings of the recogniser start late and end early, the speech detector hears the whole turn."""
+        starts, ends = self._runs
         first = min(round(start_s / FRAME_S), len(self.frames))
         last = min(round(end_s / FRAME_S), len(self.frames))
-        other_before = np.flatnonzero(self.frames[:first] != speaker)
-        other_after = np.flatnonzero(self.frames[last:] != speaker)
-        first = int(other_before[-1]) + 1 if len(other_before) else 0
-        last += int(other_after[0]) if len(other_after) else len(self.frames) - last
+        if first > 0 and self.frames[first - 1] == speaker:
+            first = int(starts[np.searchsorted(ends, first - 1, side="right")])
+        if last < len(self.frames) and self.frames[last] == speaker:
+            last = int(ends[np.searchsorted(ends, last, side="right")])
         return min(start_s, round(first * FRAME_S, 3)), max(end_s, round(last * FRAME_S, 3))
+
+    @cached_property
+    def _runs(self) -> tuple[np.ndarray, np.ndarray]:
+        """First frame and end frame of each run of one label, in order."""
+        changes = np.flatnonzero(np.diff(self.frames)) + 1
+        return np.r_[0, changes], np.r_[changes, len(self.frames)]
 
 
 def speaker_track(

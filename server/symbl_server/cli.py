@@ -249,9 +249,10 @@ def run_serve(args: argparse.Namespace) -> int:
         return 1
     print(f"Symbl-compatible API serving on {server.base_url} (data in {args.data_dir}); Ctrl-C stops it", flush=True)
     try:
-        # Wake up now and then: a signal delivered to another thread (a job worker, the HTTP server) only reaches
-        # its Python handler when the main thread runs, and an untimed wait would sleep through it for good.
-        while not stop.wait(timeout=0.5):
+        # A timed wait: a signal that the kernel hands to one of the native libraries' threads (the speech model's,
+        # the BLAS's) only reaches its Python handler when the main thread runs Python code again; an untimed wait
+        # never would, and the server would not stop.
+        while not stop.wait(timeout=0.2):
             pass
         print(
             f"stopping: jobs in progress get {settings.shutdown_grace_s:g} s to finish, the rest are requeued",

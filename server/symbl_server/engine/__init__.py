@@ -12,7 +12,7 @@ from functools import lru_cache
 from symbl_server.settings import SpeechSettings
 
 from .decode import check_wav_header, decode_audio
-from .diarize import speaker_track
+from .diarize import SpeakerTrack, speaker_track
 from .recognizer import ModelError, Recognizer, UnsupportedLanguage
 from .results import MAX_DURATION_S, AudioError, EngineOptions, PartialMedia, Transcription, Utterance, Word
 from .vad import detect_speech
@@ -58,11 +58,11 @@ class SpeechEngine:
         for channel, samples in enumerate(audio.samples):
             words = self.recognizer.recognise(samples, options.language, options.custom_vocabulary)
             if options.separate_channels:
-                speakers = [channel] * len(words)
+                utterances.extend(_utterances(words, [channel] * len(words)))
             else:
                 track = speaker_track(samples, detect_speech(samples), options.speaker_count or 1, self._voices)
                 speakers = [track.speaker_between(word.start_s, word.end_s) for word in words]
-            utterances.extend(_utterances(words, speakers))
+                utterances.extend(_utterances(words, speakers, track))
         utterances.sort(key=lambda u: (u.start_s, u.speaker))
         return Transcription(
             duration_s=round(audio.duration_s, 3),
@@ -72,8 +72,9 @@ class SpeechEngine:
         )
 
 
-def _utterances(words: list[Word], speakers: list[int]) -> list[Utterance]:
-    """Consecutive words of one speaker, split at a long pause or after a sentence ends at a pause."""
+def _utterances(words: list[Word], speakers: list[int], track: SpeakerTrack | None = None) -> list[Utterance]:
+    """Consecutive words of one speaker, split at a long pause or after a sentence ends at a pause; with a speaker
+    track, each utterance spans the speech its speaker holds around its words, up to its neighbours."""
     groups: list[tuple[int, list[Word]]] = []
     for word, speaker in zip(words, speakers, strict=True):
         if groups and groups[-1][0] == speaker:
@@ -83,15 +84,24 @@ def _utterances(words: list[Word], speakers: list[int]) -> list[Utterance]:
                 groups[-1][1].append(word)
                 continue
         groups.append((speaker, [word]))
+    spans = [(group[0].start_s, group[-1].end_s) for _, group in groups]
+    if track is not None:
+        widened: list[tuple[float, float]] = []
+        for i, (speaker, _) in enumerate(groups):
+            start, end = track.speech_around(speaker, *spans[i])
+            start = max(start, widened[-1][1] if widened else 0.0)  # never into the previous utterance
+            end = min(end, spans[i + 1][0]) if i + 1 < len(spans) else end  # nor into the next one's words
+            widened.append((start, end))
+        spans = widened
     return [
         Utterance(
             speaker=speaker,
-            start_s=group[0].start_s,
-            end_s=group[-1].end_s,
+            start_s=start_s,
+            end_s=end_s,
             text=" ".join(word.text for word in group),
             words=tuple(group),
         )
-        for speaker, group in groups
+        for (speaker, group), (start_s, end_s) in zip(groups, spans, strict=True)
     ]
 
 

@@ -13,6 +13,7 @@ import importlib.util
 import io
 import pickle
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +29,8 @@ WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f13
 MEL_BANDS = 40
 MEL_FFT = 400  # 25 ms
 MEL_HOP = 160  # 10 ms
+# Clips run at once: as fast per clip as larger batches, and an hour of speech does not hold gigabytes of gates.
+MAX_BATCH = 64
 TARGET_DBFS = -30.0  # the level the encoder was trained at (quieter speech is raised to it)
 
 
@@ -37,49 +40,89 @@ class VoiceModelError(RuntimeError):
 
 @dataclass(frozen=True)
 class VoiceEncoder:
-    """LSTM weights per layer as (input weights, recurrent weights, bias), then the projection."""
+    """LSTM weights per layer as (input weights, recurrent weights, bias), then the projection.
+
+    Each layer's weights are stored transposed, gates in the order input, forget, output, cell, the three sigmoid
+    gates' weights and bias halved: sigmoid(x) = (tanh(x / 2) + 1) / 2, so one tanh over all four gates does.
+    """
 
     layers: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]
     projection: np.ndarray
     projection_bias: np.ndarray
 
+    @classmethod
+    def from_lstm(
+        cls,
+        layers: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+        projection: np.ndarray,
+        projection_bias: np.ndarray,
+    ) -> VoiceEncoder:
+        """From a PyTorch LSTM's (weight_ih, weight_hh, bias_ih + bias_hh) per layer, gates input, forget, cell,
+        output."""
+        stored = []
+        for input_weights, recurrent_weights, bias in layers:
+            size = recurrent_weights.shape[1]
+            order = np.r_[0 : 2 * size, 3 * size : 4 * size, 2 * size : 3 * size]
+            scale = np.r_[np.full(3 * size, 0.5), np.ones(size)].astype(np.float32)
+            stored.append(
+                tuple(
+                    np.ascontiguousarray(array)
+                    for array in (
+                        (input_weights[order] * scale[:, None]).T,
+                        (recurrent_weights[order] * scale[:, None]).T,
+                        bias[order] * scale,
+                    )
+                )
+            )
+        return cls(tuple(stored), projection, projection_bias)  # type: ignore[arg-type]
+
     def embed(self, clips: list[np.ndarray]) -> np.ndarray:
         """One unit-length embedding per clip of 16 kHz samples, shape (len(clips), 256); clips of one length
-        are run as a batch."""
+        are run as batches of up to MAX_BATCH."""
         embeddings = np.zeros((len(clips), self.projection.shape[0]), dtype=np.float32)
         by_length: dict[int, list[int]] = {}
         for index, clip in enumerate(clips):
             by_length.setdefault(len(clip), []).append(index)
-        for indices in by_length.values():
-            mels = np.stack([mel_frames(clips[i]) for i in indices])
-            embeddings[indices] = self._forward(mels)
+        for same_length in by_length.values():
+            for first in range(0, len(same_length), MAX_BATCH):
+                indices = same_length[first : first + MAX_BATCH]
+                mels = np.stack([mel_frames(clips[i]) for i in indices])
+                embeddings[indices] = self._forward(mels)
         return embeddings
 
     def _forward(self, mels: np.ndarray) -> np.ndarray:
+        """The last hidden state of the top layer, projected; written in place to spare allocations."""
         inputs = mels
-        hidden = np.zeros((mels.shape[0], self.layers[0][1].shape[1]), dtype=np.float32)
+        batch, steps = mels.shape[:2]
         for input_weights, recurrent_weights, bias in self.layers:
-            projected = inputs @ input_weights.T + bias  # (batch, time, 4 * hidden), all time steps at once
-            hidden = np.zeros((mels.shape[0], recurrent_weights.shape[1]), dtype=np.float32)
+            size = recurrent_weights.shape[0]
+            projected = inputs @ input_weights + bias  # (batch, time, 4 * hidden), all time steps at once
+            hidden = np.zeros((batch, size), dtype=np.float32)
             cell = np.zeros_like(hidden)
-            outputs = np.empty(projected.shape[:2] + hidden.shape[1:], dtype=np.float32)
-            size = hidden.shape[1]
-            for step in range(projected.shape[1]):
-                gates = projected[:, step] + hidden @ recurrent_weights.T
-                input_gate = _sigmoid(gates[:, :size])
-                forget_gate = _sigmoid(gates[:, size : 2 * size])
-                candidate = np.tanh(gates[:, 2 * size : 3 * size])
-                output_gate = _sigmoid(gates[:, 3 * size :])
-                cell = forget_gate * cell + input_gate * candidate
-                hidden = output_gate * np.tanh(cell)
+            scratch = np.empty_like(hidden)
+            gates = np.empty((batch, 4 * size), dtype=np.float32)
+            outputs = np.empty((batch, steps, size), dtype=np.float32)
+            sigmoid_gates, candidate = gates[:, : 3 * size], gates[:, 3 * size :]
+            input_gate, forget_gate, output_gate = (
+                gates[:, :size],
+                gates[:, size : 2 * size],
+                gates[:, 2 * size : 3 * size],
+            )
+            for step in range(steps):
+                np.matmul(hidden, recurrent_weights, out=gates)
+                gates += projected[:, step]
+                np.tanh(gates, out=gates)
+                sigmoid_gates += 1.0
+                sigmoid_gates *= 0.5
+                cell *= forget_gate
+                np.multiply(input_gate, candidate, out=scratch)
+                cell += scratch
+                np.tanh(cell, out=scratch)
+                np.multiply(output_gate, scratch, out=hidden)
                 outputs[:, step] = hidden
             inputs = outputs
         raw = np.maximum(hidden @ self.projection.T + self.projection_bias, 0.0)
         return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-8)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)
 
 
 def _slaney_mel_filterbank() -> np.ndarray:
@@ -149,7 +192,7 @@ def load_voice_encoder() -> VoiceEncoder:
         )
         for layer in range(3)
     )
-    return VoiceEncoder(layers=layers, projection=state["linear.weight"], projection_bias=state["linear.bias"])
+    return VoiceEncoder.from_lstm(layers, state["linear.weight"], state["linear.bias"])
 
 
 _STORAGE_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "LongStorage": np.int64}

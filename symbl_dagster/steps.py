@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetMaterialization, AssetRecordsFilter, Config, DagsterInstance, MetadataValue
+from dagster import (
+    AssetCheckResult,
+    AssetMaterialization,
+    AssetRecordsFilter,
+    Config,
+    DagsterInstance,
+    MetadataValue,
+)
 from pydantic import Field
 
 from symbl_dagster.chats import MAX_CHAT_BYTES, Chat, ChatFileError, parse_chat
@@ -205,7 +212,16 @@ def submit_recording(
         part_metadata = _previous_part_metadata(instance, keys, partition_key)
     else:
         append_to = _append_target(client, instance, keys, partition_key)
-        submission, via = _submit(client, storage, recording, identity, options, config, log, append_to)
+        # Symbl is searched for an earlier attempt's conversation only when one was made: listing conversations
+        # on every first submission cost pages that grow with the account.
+        look_first = (
+            append_to is None
+            and not config.force_resubmit
+            and submission_attempted(instance, keys, partition_key, identity)
+        )
+        if append_to is None:
+            _record_attempt(instance, keys, partition_key, identity)
+        submission, via = _submit(client, storage, recording, identity, options, config, log, append_to, look_first)
         conversation_id, job_id = submission.conversation_id, submission.job_id
         log.info(f"{partition_key}: {via} as conversation {conversation_id}, job {job_id} ({identity})")
         part_metadata = append_to.metadata if append_to is not None else {}
@@ -267,15 +283,18 @@ def _submit(
     config: SubmissionConfig,
     log: Any,
     append_to: AppendTarget | None = None,
+    look_first: bool = True,
+    before_sending: Callable[[], None] = lambda: None,
 ) -> tuple[Submission, str]:
     """Submit by URL when the store offers one (nothing streams through this process), else upload the stream
-    (a chat: its checked messages); adopt the conversation an earlier attempt created, unless ``force_resubmit``
-    asks for a new job. A later part of a call is appended to ``append_to``'s conversation instead, exactly
+    (a chat: its checked messages); adopt the conversation an earlier attempt created (looked for first when
+    ``look_first``), unless ``force_resubmit`` asks for a new job. A later part of a call is appended to ``append_to``'s conversation instead, exactly
     once. Waits at Symbl's concurrent-job limit for up to ``submission_timeout_s``, logging each wait. Returns
     the submission and how it was made."""
     source: dict[str, Any] = {}
     try:
         source = _source(storage, recording)
+        before_sending()
         common: dict[str, Any] = {
             "video": recording.media_kind == "video",
             "content_type": recording.content_type if recording.media_kind != "text" else None,
@@ -289,7 +308,7 @@ def _submit(
                 append_to.conversation_id, identity, known_jobs=append_to.known_jobs, **source, **common
             )
         else:
-            submission = client.submit_or_adopt(identity, **source, **common, check_existing=not config.force_resubmit)
+            submission = client.submit_or_adopt(identity, **source, **common, check_existing=look_first)
     except RecordingStorageError as exc:
         raise RecordingFailure(
             f"could not read recording {recording.partition_key!r}: {exc}",
@@ -309,6 +328,26 @@ def _submit(
         return submission, "adopted"
     how = "url" if "url" in source else "text" if "messages" in source else "upload"
     return submission, f"appended ({how})" if append_to is not None else how
+
+
+def _attempt_key(keys: PipelineKeys, partition_key: str) -> str:
+    return f"symbl-dagster/submission-attempts/{keys.submission.to_user_string()}/{partition_key}"
+
+
+def submission_attempted(instance: DagsterInstance, keys: PipelineKeys, partition_key: str, identity: str) -> bool:
+    """Whether a submission with this identity was attempted before (see `_record_attempt`)."""
+    key = _attempt_key(keys, partition_key)
+    return identity in json.loads(instance.run_storage.get_cursor_values({key}).get(key) or "[]")
+
+
+def _record_attempt(instance: DagsterInstance, keys: PipelineKeys, partition_key: str, identity: str) -> None:
+    """Write down in the instance, before anything is sent, that this identity is about to be submitted: whatever
+    then happens (a lost answer, a crash), the next attempt knows to look for the conversation it may have made."""
+    key = _attempt_key(keys, partition_key)
+    attempted = json.loads(instance.run_storage.get_cursor_values({key}).get(key) or "[]")
+    if identity not in attempted:
+        attempted = [*attempted, identity][-20:]  # a recording's latest versions and options
+        instance.run_storage.set_cursor_values({key: json.dumps(attempted)})
 
 
 def _source(storage: RecordingStorage, recording: Recording) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from symbl_dagster.assets import OrderedPrefetch
 from symbl_dagster.keys import DEFAULT_KEYS
 from symbl_dagster.pipeline import execute_run_request
 from symbl_dagster.sensors import PipelineCursor, contiguous_batches
-from symbl_dagster.steps import META_JOB_ID
+from symbl_dagster.steps import META_JOB_ID, submission_attempted
 from symbl_dagster.storage import LocalRecordingStorage
 from symbl_server.loadtest import silent_wav
 
@@ -193,6 +193,27 @@ def test_rematerializing_one_partition_by_hand(load_test_server: SymblServer, tm
         assert pipeline.warehouse().row_counts(keys[0]) == before  # rows replaced, not added
         names = set(pipeline.warehouse().read_table("symbl_members", keys[0])["name"])
         assert "Alice Agent" in names
+
+
+def test_a_first_submission_does_not_search_symbl_and_a_second_attempt_does(
+    load_test_server: SymblServer, tmp_path: Path, make_pipeline
+) -> None:
+    """Listing the account's conversations grows with the account: only an attempt after an earlier one (whose
+    outcome may be unknown) looks for the conversation that attempt may have created."""
+    with instance_for_test() as instance:
+        pipeline, keys = make(make_pipeline, load_test_server, tmp_path, instance, 2)
+        assert pipeline.drive(timeout_s=120).idle
+        for key in keys:
+            calls = pipeline.metadata("symbl_submission", key)["symbl/api_calls_by_endpoint"]
+            assert "GET /v1/conversations" not in calls and calls["POST /v1/process/audio"] == 1
+        identity = pipeline.metadata("symbl_submission", keys[0])["symbl/submission_identity"]
+        assert submission_attempted(instance, DEFAULT_KEYS, keys[0], identity)  # written down before it was sent
+        assert not submission_attempted(instance, DEFAULT_KEYS, keys[1], identity)
+
+        # A new job on purpose (force_resubmit) is a new conversation: nothing to look for either.
+        assert pipeline.run(keys[0], {"symbl_submission": {"force_resubmit": True}}).success
+        calls = pipeline.metadata("symbl_submission", keys[0])["symbl/api_calls_by_endpoint"]
+        assert "GET /v1/conversations" not in calls and calls["POST /v1/process/audio"] == 1
 
 
 def test_batches_are_ranges_of_neighbouring_partitions() -> None:

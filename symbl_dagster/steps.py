@@ -219,9 +219,18 @@ def submit_recording(
             and not config.force_resubmit
             and submission_attempted(instance, keys, partition_key, identity)
         )
-        if append_to is None:
-            _record_attempt(instance, keys, partition_key, identity)
-        submission, via = _submit(client, storage, recording, identity, options, config, log, append_to, look_first)
+        submission, via = _submit(
+            client,
+            storage,
+            recording,
+            identity,
+            options,
+            config,
+            log,
+            append_to,
+            look_first,
+            before_sending=lambda: _record_attempt(instance, keys, partition_key, identity),
+        )
         conversation_id, job_id = submission.conversation_id, submission.job_id
         log.info(f"{partition_key}: {via} as conversation {conversation_id}, job {job_id} ({identity})")
         part_metadata = append_to.metadata if append_to is not None else {}
@@ -288,9 +297,10 @@ def _submit(
 ) -> tuple[Submission, str]:
     """Submit by URL when the store offers one (nothing streams through this process), else upload the stream
     (a chat: its checked messages); adopt the conversation an earlier attempt created (looked for first when
-    ``look_first``), unless ``force_resubmit`` asks for a new job. A later part of a call is appended to ``append_to``'s conversation instead, exactly
-    once. Waits at Symbl's concurrent-job limit for up to ``submission_timeout_s``, logging each wait. Returns
-    the submission and how it was made."""
+    ``look_first``), unless ``force_resubmit`` asks for a new job. A later part of a call is appended to
+    ``append_to``'s conversation instead, exactly once. ``before_sending`` runs once the recording was read and
+    checked, just before anything goes out. Waits at Symbl's concurrent-job limit for up to
+    ``submission_timeout_s``, logging each wait. Returns the submission and how it was made."""
     source: dict[str, Any] = {}
     try:
         source = _source(storage, recording)

@@ -46,6 +46,7 @@ from symbl_dagster.steps import (
     META_JOB_ID,
     META_RECORDING_URI,
     META_RECORDING_VERSION,
+    completed_submission,
     conversation_materialization,
     latest_metadata,
 )
@@ -540,7 +541,7 @@ def _hold_later_parts(
         part = part_of(key)
         if part is None or part.is_first:
             continue
-        if previous is None or previous in busy or not _completed(instance, keys, previous):
+        if previous is None or previous in busy or completed_submission(instance, keys, previous) is None:
             held.append(key)
             if key not in cursor.waiting:
                 context.log.info(
@@ -549,13 +550,6 @@ def _hold_later_parts(
     released = [key for key in cursor.waiting if key not in held]
     cursor.pending = [key for key in [*cursor.pending, *released] if key not in held]
     cursor.waiting = held
-
-
-def _completed(instance: DagsterInstance, keys: PipelineKeys, partition_key: str) -> bool:
-    """Whether the partition's latest submission has its conversation recorded (its job completed)."""
-    submission = latest_metadata(instance, keys.submission, partition_key)
-    conversation = latest_metadata(instance, keys.conversation, partition_key)
-    return bool(submission and conversation and submission.get(META_JOB_ID) == conversation.get(META_JOB_ID))
 
 
 def _make_ready(cursor: PipelineCursor, completed: Iterable[str]) -> None:

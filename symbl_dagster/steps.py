@@ -169,6 +169,18 @@ def latest_metadata(instance: DagsterInstance, asset_key: Any, partition_key: st
     return {key: str(value.value) for key, value in records[0].asset_materialization.metadata.items()}
 
 
+def completed_submission(
+    instance: DagsterInstance, keys: PipelineKeys, partition_key: str
+) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The partition's latest submission and its recorded conversation when that submission's job completed
+    (the conversation was recorded for the same job); None while it runs or before it was submitted."""
+    submission = latest_metadata(instance, keys.submission, partition_key)
+    conversation = latest_metadata(instance, keys.conversation, partition_key)
+    if submission is None or conversation is None or submission.get(META_JOB_ID) != conversation.get(META_JOB_ID):
+        return None
+    return submission, conversation
+
+
 # ------------------------------------------------------------------------------------------------ submission
 
 
@@ -602,10 +614,10 @@ def fetch_recording(
     members), as the frames of its tables. Only HTTP and instance reads, so batch-mates are fetched in parallel
     threads while another recording is stored. None when the partition's latest submission has not completed yet
     (the sensor requests the load when it does)."""
-    conversation = latest_metadata(instance, keys.conversation, partition_key)
-    submission = latest_metadata(instance, keys.submission, partition_key)
-    if conversation is None or submission is None or conversation.get(META_JOB_ID) != submission.get(META_JOB_ID):
+    completed = completed_submission(instance, keys, partition_key)
+    if completed is None:
         return None
+    submission, conversation = completed
     before = client.usage.snapshot(this_thread=True)
     conversation_id = conversation[META_CONVERSATION_ID]
     # The conversation itself: its name, and in its metadata whether the server decoded only part of the recording.
